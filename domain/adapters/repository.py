@@ -1,0 +1,482 @@
+"""Reads and writes of the case aggregate and its surroundings, as explicit SQL statements.
+
+Rows map to the pure domain dataclasses here and nowhere else. Writes are exactly what the
+engine recorded on the aggregate; the case row's version guards against lost updates.
+"""
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Connection, RowMapping
+
+from domain.adapters import tables as t
+from domain.audit import AuditEntry
+from domain.errors import Conflict, NotFound, RuleViolation
+from domain.events import Event
+from domain.model import (
+    BudgetKey,
+    BudgetOp,
+    Case,
+    CaseAggregate,
+    CaseStatus,
+    Complaint,
+    Decision,
+    Document,
+    Escalation,
+    Payment,
+    Task,
+    TaskKind,
+    TaskStatus,
+)
+from domain.roles import OrgLevel, Role
+from domain.rules.facts import (
+    LIVE_STATUSES,
+    CampaignFacts,
+    MemberFacts,
+    MembershipPeriod,
+    PriorCase,
+)
+
+
+def _t(model: Any) -> Table:
+    return model.__table__  # type: ignore[no-any-return]
+
+
+CASE, TASK, DECISION, DOCUMENT, PAYMENT = (
+    _t(t.CaseRow), _t(t.TaskRow), _t(t.DecisionRow), _t(t.DocumentRow), _t(t.PaymentRow)
+)
+MEMBER, MEMBERSHIP, HOUSEHOLD = _t(t.MemberRow), _t(t.MembershipRow), _t(t.HouseholdRow)
+ORG, LINK, ACCOUNT, GRANT = _t(t.OrgUnitRow), _t(t.OrgLinkRow), _t(t.AccountRow), _t(t.RoleGrantRow)
+CAMPAIGN, BUDGET, CLAIM_KEY = _t(t.CampaignRow), _t(t.BudgetRow), _t(t.ClaimKeyRow)
+AUDIT, AUDIT_HEAD, OUTBOX = _t(t.AuditEntryRow), _t(t.AuditHeadRow), _t(t.OutboxRow)
+COMPLAINT, SNAPSHOT = _t(t.ComplaintRow), _t(t.DefinitionSnapshotRow)
+
+
+# --- row ⇄ domain -----------------------------------------------------------------------
+
+
+def case_from_row(r: RowMapping) -> Case:
+    key = (
+        BudgetKey(r["budget_unit_id"], r["budget_year"], r["budget_fund"])
+        if r["budget_unit_id"] is not None
+        else None
+    )
+    return Case(
+        id=r["id"], policy=r["policy"], policy_version=r["policy_version"], subtype=r["subtype"],
+        member_id=r["member_id"], household_key=r["household_key"], unit_id=r["unit_id"],
+        campaign_id=r["campaign_id"], submitted_by=r["submitted_by"],
+        submitter_person=r["submitter_person"], submitted_at=r["submitted_at"],
+        event_date=r["event_date"], form=dict(r["form"] or {}),
+        entitled_amount=r["entitled_amount"], approved_amount=r["approved_amount"],
+        paid_amount=r["paid_amount"], status=CaseStatus(r["status"]),
+        current_step=r["current_step"], return_step=r["return_step"],
+        paused_clock_used=r["paused_clock_used"], flags=list(r["flags"] or []),
+        batch_id=r["batch_id"], budget_key=key, reserved_amount=r["reserved_amount"],
+        closed_at=r["closed_at"], outcome_reason=r["outcome_reason"], version=r["version"],
+    )
+
+
+def case_to_row(c: Case) -> dict[str, Any]:
+    return {
+        "id": c.id, "policy": c.policy, "policy_version": c.policy_version, "subtype": c.subtype,
+        "member_id": c.member_id, "household_key": c.household_key, "unit_id": c.unit_id,
+        "campaign_id": c.campaign_id, "submitted_by": c.submitted_by,
+        "submitter_person": c.submitter_person, "submitted_at": c.submitted_at,
+        "event_date": c.event_date, "form": c.form, "entitled_amount": c.entitled_amount,
+        "approved_amount": c.approved_amount, "paid_amount": c.paid_amount,
+        "status": c.status.value, "current_step": c.current_step, "return_step": c.return_step,
+        "paused_clock_used": c.paused_clock_used, "flags": list(c.flags), "batch_id": c.batch_id,
+        "budget_unit_id": c.budget_key.org_unit_id if c.budget_key else None,
+        "budget_year": c.budget_key.year if c.budget_key else None,
+        "budget_fund": c.budget_key.fund if c.budget_key else None,
+        "reserved_amount": c.reserved_amount, "closed_at": c.closed_at,
+        "outcome_reason": c.outcome_reason, "version": c.version,
+    }
+
+
+def task_from_row(r: RowMapping) -> Task:
+    return Task(
+        id=r["id"], case_id=r["case_id"], step=r["step"], kind=TaskKind(r["kind"]),
+        role=Role(r["role"]), level=OrgLevel(r["level"]), org_unit_id=r["org_unit_id"],
+        opened_at=r["opened_at"], clock=r["clock"], sla_seconds=r["sla_seconds"],
+        clock_used_before=r["clock_used_before"], remind_at=r["remind_at"], due_at=r["due_at"],
+        escalate_at=r["escalate_at"], approvals_needed=r["approvals_needed"],
+        committee=r["committee"], status=TaskStatus(r["status"]), assignee_id=r["assignee_id"],
+        delegated_by=r["delegated_by"], delegated_until=r["delegated_until"],
+        escalation=Escalation(r["escalation"]), next_check_at=r["next_check_at"],
+        closed_at=r["closed_at"], outcome=r["outcome"], tranche=r["tranche"],
+    )
+
+
+def task_to_row(x: Task) -> dict[str, Any]:
+    return {
+        "id": x.id, "case_id": x.case_id, "step": x.step, "kind": x.kind.value,
+        "role": x.role.value, "level": x.level.value, "org_unit_id": x.org_unit_id,
+        "opened_at": x.opened_at, "clock": x.clock, "sla_seconds": x.sla_seconds,
+        "clock_used_before": x.clock_used_before, "remind_at": x.remind_at, "due_at": x.due_at,
+        "escalate_at": x.escalate_at, "approvals_needed": x.approvals_needed,
+        "committee": x.committee, "status": x.status.value, "assignee_id": x.assignee_id,
+        "delegated_by": x.delegated_by, "delegated_until": x.delegated_until,
+        "escalation": x.escalation.value, "next_check_at": x.next_check_at,
+        "closed_at": x.closed_at, "outcome": x.outcome, "tranche": x.tranche,
+    }
+
+
+def decision_from_row(r: RowMapping) -> Decision:
+    return Decision(
+        id=r["id"], case_id=r["case_id"], task_id=r["task_id"], step=r["step"],
+        actor_id=r["actor_id"], person_key=r["person_key"],
+        role=Role(r["role"]) if r["role"] else None, org_unit_id=r["org_unit_id"],
+        action=r["action"], amount=r["amount"], reason=r["reason"], at=r["at"],
+    )
+
+
+def decision_to_row(d: Decision) -> dict[str, Any]:
+    return {
+        "id": d.id, "case_id": d.case_id, "task_id": d.task_id, "step": d.step,
+        "actor_id": d.actor_id, "person_key": d.person_key,
+        "role": d.role.value if d.role else None, "org_unit_id": d.org_unit_id,
+        "action": d.action, "amount": d.amount, "reason": d.reason, "at": d.at,
+    }
+
+
+def document_from_row(r: RowMapping) -> Document:
+    return Document(**{k: r[k] for k in (
+        "id", "case_id", "kind", "filename", "sha256", "size", "content_type", "sensitive",
+        "added_by", "added_at")})
+
+
+def payment_from_row(r: RowMapping) -> Payment:
+    return Payment(**{k: r[k] for k in (
+        "id", "case_id", "tranche", "amount", "method", "reference", "paid_by", "paid_at")})
+
+
+def audit_from_row(r: RowMapping) -> AuditEntry:
+    return AuditEntry(
+        seq=r["seq"], at=r["at"], actor_id=r["actor_id"], actor_role=r["actor_role"],
+        org_unit_id=r["org_unit_id"], action=r["action"], entity_type=r["entity_type"],
+        entity_id=r["entity_id"], policy=r["policy"], policy_version=r["policy_version"],
+        payload=json.loads(r["payload"]), prev_hash=r["prev_hash"], entry_hash=r["entry_hash"],
+    )
+
+
+class Repository:
+    """All SQL of the command side, on one connection inside one transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.postgres = conn.dialect.name == "postgresql"
+
+    # --- case aggregate ---------------------------------------------------------------
+
+    def load_case(self, case_id: str, *, lock: bool = True) -> CaseAggregate:
+        q = select(CASE).where(CASE.c.id == case_id)
+        if lock and self.postgres:
+            q = q.with_for_update()  # serialise commands on one case; SQLite already is
+        row = self.conn.execute(q).mappings().first()
+        if row is None:
+            raise NotFound("case", case_id)
+        agg = CaseAggregate(case=case_from_row(row))
+        agg.tasks = [task_from_row(r) for r in self._rows(TASK, TASK.c.case_id == case_id, TASK.c.opened_at)]
+        agg.decisions = [
+            decision_from_row(r) for r in self._rows(DECISION, DECISION.c.case_id == case_id, DECISION.c.at)
+        ]
+        agg.documents = [
+            document_from_row(r) for r in self._rows(DOCUMENT, DOCUMENT.c.case_id == case_id, DOCUMENT.c.added_at)
+        ]
+        agg.payments = [
+            payment_from_row(r) for r in self._rows(PAYMENT, PAYMENT.c.case_id == case_id, PAYMENT.c.tranche)
+        ]
+        return agg
+
+    def case_id_of_task(self, task_id: str) -> str:
+        cid = self.conn.execute(select(TASK.c.case_id).where(TASK.c.id == task_id)).scalar()
+        if cid is None:
+            raise NotFound("task", task_id)
+        return str(cid)
+
+    def _rows(self, table: Table, where: Any, order: Any) -> list[RowMapping]:
+        return list(self.conn.execute(select(table).where(where).order_by(order)).mappings())
+
+    def save(self, agg: CaseAggregate) -> None:
+        c = agg.case
+        if agg.is_new:
+            self.conn.execute(insert(CASE).values(**case_to_row(c)))
+        else:
+            row = case_to_row(c)
+            row["version"] = c.version + 1
+            res = self.conn.execute(
+                update(CASE).where(CASE.c.id == c.id, CASE.c.version == c.version).values(**row)
+            )
+            if res.rowcount != 1:
+                raise Conflict("stale_case")
+            c.version += 1
+        if agg.new_tasks:
+            self.conn.execute(insert(TASK), [task_to_row(x) for x in agg.new_tasks])
+        for x in agg.touched_tasks.values():
+            self.conn.execute(update(TASK).where(TASK.c.id == x.id).values(**task_to_row(x)))
+        if agg.new_decisions:
+            self.conn.execute(insert(DECISION), [decision_to_row(d) for d in agg.new_decisions])
+        if agg.new_documents:
+            self.conn.execute(insert(DOCUMENT), [d.__dict__ for d in agg.new_documents])
+        if agg.new_payments:
+            self.conn.execute(insert(PAYMENT), [p.__dict__ for p in agg.new_payments])
+        for op in agg.budget_ops:
+            self.apply_budget(op)
+        if agg.claim_keys_released:
+            self.conn.execute(delete(CLAIM_KEY).where(CLAIM_KEY.c.case_id == c.id))
+        elif agg.claim_keys_added:
+            self.add_claim_keys(c.id, agg.claim_keys_added)
+
+    def add_claim_keys(self, case_id: str, keys: Sequence[str]) -> None:
+        taken = self.taken_claim_keys(keys)
+        clash = {k: v for k, v in taken.items() if v != case_id}
+        if clash:
+            # Lost a race against a concurrent submission for the same event.
+            raise RuleViolation("duplicate_claim", rule="unique_claim", params={"key_kind": "sự việc"})
+        new = [k for k in keys if k not in taken]
+        if new:
+            self.conn.execute(insert(CLAIM_KEY), [{"key": k, "case_id": case_id} for k in new])
+
+    # --- facts ------------------------------------------------------------------------
+
+    def member_facts(self, member_id: str) -> MemberFacts:
+        r = self.conn.execute(select(MEMBER).where(MEMBER.c.id == member_id)).mappings().first()
+        if r is None:
+            raise NotFound("member", member_id)
+        periods = tuple(
+            MembershipPeriod(p["unit_id"], p["joined_on"], p["left_on"])
+            for p in self._rows(MEMBERSHIP, MEMBERSHIP.c.member_id == member_id, MEMBERSHIP.c.joined_on)
+        )
+        return MemberFacts(
+            id=r["id"], cccd=r["cccd"], dob=r["dob"], sex=r["sex"], name_key=r["name_key"],
+            household_key=r["household_key"], commune_code=r["commune_code"], memberships=periods,
+        )
+
+    def history(self, member_id: str, household_key: str, exclude: str | None = None) -> tuple[PriorCase, ...]:
+        q = select(
+            CASE.c.id, CASE.c.policy, CASE.c.subtype, CASE.c.status, CASE.c.entitled_amount,
+            CASE.c.approved_amount, CASE.c.event_date, CASE.c.campaign_id, CASE.c.member_id,
+            CASE.c.household_key,
+        ).where(
+            or_(CASE.c.member_id == member_id, CASE.c.household_key == household_key),
+            CASE.c.status.in_(LIVE_STATUSES),
+        )
+        out = []
+        for r in self.conn.execute(q).mappings():
+            if r["id"] == exclude:
+                continue
+            amount = r["approved_amount"] if r["approved_amount"] is not None else r["entitled_amount"]
+            out.append(PriorCase(
+                r["id"], r["policy"], r["subtype"], r["status"], amount, r["event_date"],
+                r["campaign_id"], r["member_id"], r["household_key"],
+            ))
+        return tuple(out)
+
+    def lock_household(self, key: str) -> None:
+        """Serialise cap checks of one household (spouses' concurrent cases)."""
+        res = self.conn.execute(
+            update(HOUSEHOLD).where(HOUSEHOLD.c.key == key).values(version=HOUSEHOLD.c.version + 1)
+        )
+        if res.rowcount == 0:
+            self.conn.execute(insert(HOUSEHOLD).values(key=key, version=1))
+
+    def taken_claim_keys(self, keys: Iterable[str]) -> dict[str, str]:
+        keys = list(keys)
+        if not keys:
+            return {}
+        rows = self.conn.execute(select(CLAIM_KEY).where(CLAIM_KEY.c.key.in_(keys))).mappings()
+        return {r["key"]: r["case_id"] for r in rows}
+
+    def reused_documents(self, hashes: Iterable[str], case_id: str) -> dict[str, tuple[str, ...]]:
+        hashes = list(set(hashes))
+        if not hashes:
+            return {}
+        rows = self.conn.execute(
+            select(DOCUMENT.c.sha256, DOCUMENT.c.case_id)
+            .where(DOCUMENT.c.sha256.in_(hashes), DOCUMENT.c.case_id != case_id)
+        ).all()
+        out: dict[str, list[str]] = {}
+        for sha, cid in rows:
+            out.setdefault(sha, []).append(cid)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def duplicate_persons(self, member: MemberFacts) -> int:
+        return int(self.conn.execute(
+            select(func.count()).select_from(MEMBER).where(
+                MEMBER.c.name_key == member.name_key, MEMBER.c.dob == member.dob,
+                MEMBER.c.id != member.id,
+            )
+        ).scalar_one())
+
+    def campaign_facts(self, campaign_id: str) -> CampaignFacts:
+        r = self.conn.execute(select(CAMPAIGN).where(CAMPAIGN.c.id == campaign_id)).mappings().first()
+        if r is None:
+            raise NotFound("campaign", campaign_id)
+        p = r["params"] or {}
+        cutoff = p.get("dues_cutoff")
+        return CampaignFacts(
+            id=r["id"], policy=r["policy"], code=r["code"], opens_on=r["opens_on"],
+            closes_on=r["closes_on"], event_from=r["event_from"], event_to=r["event_to"],
+            affected_communes=frozenset(p.get("affected_communes", [])),
+            dues_cutoff=date.fromisoformat(cutoff) if cutoff else None,
+            quotas={k: int(v) for k, v in p.get("quotas", {}).items()},
+        )
+
+    def quota_used(self, campaign_id: str, unit_id: str, exclude: str | None) -> int:
+        q = select(func.count()).select_from(CASE).where(
+            CASE.c.campaign_id == campaign_id, CASE.c.unit_id == unit_id,
+            CASE.c.status.in_(LIVE_STATUSES),
+        )
+        if exclude:
+            q = q.where(CASE.c.id != exclude)
+        return int(self.conn.execute(q).scalar_one())
+
+    # --- organisation and people --------------------------------------------------------
+
+    def unit(self, unit_id: str) -> RowMapping:
+        r = self.conn.execute(select(ORG).where(ORG.c.id == unit_id)).mappings().first()
+        if r is None:
+            raise NotFound("org unit", unit_id)
+        return r
+
+    def parent_of(self, unit_id: str, on: date) -> str | None:
+        r = self.conn.execute(
+            select(LINK.c.parent_id).where(
+                LINK.c.child_id == unit_id, LINK.c.valid_from <= on,
+                or_(LINK.c.valid_to.is_(None), LINK.c.valid_to >= on),
+            ).order_by(LINK.c.valid_from.desc())
+        ).first()
+        return r[0] if r else None
+
+    def ancestry(self, unit_id: str, on: date) -> dict[OrgLevel, str]:
+        """The unit and its ancestors as of `on`, by level."""
+        chain: dict[OrgLevel, str] = {}
+        current: str | None = unit_id
+        for _ in range(8):
+            if current is None:
+                break
+            row = self.unit(current)
+            chain.setdefault(OrgLevel(row["level"]), current)
+            current = self.parent_of(current, on)
+        return chain
+
+    def account(self, account_id: str) -> RowMapping:
+        r = self.conn.execute(select(ACCOUNT).where(ACCOUNT.c.id == account_id)).mappings().first()
+        if r is None or not r["active"]:
+            raise NotFound("account", account_id)
+        return r
+
+    def grants(self, account_id: str, on: date) -> tuple[tuple[Role, str], ...]:
+        rows = self.conn.execute(
+            select(GRANT.c.role, GRANT.c.org_unit_id).where(
+                GRANT.c.account_id == account_id, GRANT.c.valid_from <= on,
+                or_(GRANT.c.valid_to.is_(None), GRANT.c.valid_to >= on),
+            )
+        ).all()
+        return tuple((Role(r), u) for r, u in rows)
+
+    def household_of(self, member_id: str) -> str | None:
+        return self.conn.execute(
+            select(MEMBER.c.household_key).where(MEMBER.c.id == member_id)
+        ).scalar()
+
+    # --- budgets ------------------------------------------------------------------------
+
+    def budget_available(self, key: BudgetKey) -> int:
+        r = self.conn.execute(
+            select(BUDGET.c.amount, BUDGET.c.reserved, BUDGET.c.spent).where(
+                BUDGET.c.org_unit_id == key.org_unit_id, BUDGET.c.year == key.year, BUDGET.c.fund == key.fund
+            )
+        ).first()
+        return 0 if r is None else int(r[0] - r[1] - r[2])
+
+    def apply_budget(self, op: BudgetOp) -> None:
+        k, b = op.key, BUDGET.c
+        where = and_(b.org_unit_id == k.org_unit_id, b.year == k.year, b.fund == k.fund)
+        if op.op == "reserve":
+            stmt = update(BUDGET).where(where, b.amount - b.reserved - b.spent >= op.amount).values(
+                reserved=b.reserved + op.amount
+            )
+        elif op.op == "release":
+            stmt = update(BUDGET).where(where, b.reserved >= op.amount).values(reserved=b.reserved - op.amount)
+        else:
+            stmt = update(BUDGET).where(where, b.reserved >= op.amount).values(
+                reserved=b.reserved - op.amount, spent=b.spent + op.amount
+            )
+        if self.conn.execute(stmt).rowcount != 1:
+            # Another approval took the money first: refuse rather than over-commit.
+            raise RuleViolation(
+                "budget_insufficient", rule="budget_available", params={"fund": k.fund, "year": k.year}
+            )
+
+    # --- audit and outbox -----------------------------------------------------------------
+
+    def lock_audit_head(self) -> tuple[int, str]:
+        q = select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.entry_hash).where(AUDIT_HEAD.c.id == 1)
+        if self.postgres:
+            q = q.with_for_update()
+        row = self.conn.execute(q).one()
+        return int(row[0]), str(row[1])
+
+    def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        if not entries:
+            return
+        from domain.audit import canonical_json
+
+        self.conn.execute(insert(AUDIT), [
+            {
+                "seq": e.seq, "at": e.at, "actor_id": e.actor_id, "actor_role": e.actor_role,
+                "org_unit_id": e.org_unit_id, "action": e.action, "entity_type": e.entity_type,
+                "entity_id": e.entity_id, "policy": e.policy, "policy_version": e.policy_version,
+                "payload": canonical_json(e.payload).decode("utf-8"),
+                "prev_hash": e.prev_hash, "entry_hash": e.entry_hash,
+            }
+            for e in entries
+        ])
+        last = entries[-1]
+        self.conn.execute(
+            update(AUDIT_HEAD).where(AUDIT_HEAD.c.id == 1).values(seq=last.seq, entry_hash=last.entry_hash)
+        )
+
+    def add_outbox(self, events: Sequence[Event], now: datetime) -> None:
+        if not events:
+            return
+        self.conn.execute(insert(OUTBOX), [
+            {
+                "id": e.id, "type": e.type, "case_id": e.case_id, "occurred_at": e.occurred_at,
+                "data": dict(e.data), "status": "pending", "attempts": 0, "available_at": now,
+            }
+            for e in events
+        ])
+
+    # --- complaints -------------------------------------------------------------------------
+
+    def insert_complaint(self, c: Complaint) -> None:
+        self.conn.execute(insert(COMPLAINT).values(**c.__dict__))
+
+    def complaint(self, complaint_id: str) -> Complaint:
+        r = self.conn.execute(select(COMPLAINT).where(COMPLAINT.c.id == complaint_id)).mappings().first()
+        if r is None:
+            raise NotFound("complaint", complaint_id)
+        return Complaint(**dict(r))
+
+    def update_complaint(self, c: Complaint) -> None:
+        self.conn.execute(update(COMPLAINT).where(COMPLAINT.c.id == c.id).values(**c.__dict__))
+
+    def due_tasks(self, now: datetime, limit: int) -> list[tuple[str, str]]:
+        """(task id, case id) of open tasks whose next SLA check is due, oldest first."""
+        rows = self.conn.execute(
+            select(TASK.c.id, TASK.c.case_id)
+            .where(TASK.c.next_check_at <= now, TASK.c.status == TaskStatus.OPEN.value)
+            .order_by(TASK.c.next_check_at)
+            .limit(limit)
+        ).all()
+        return [(r[0], r[1]) for r in rows]
+
+
+def mapping_to_json(m: Mapping[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(m, default=str))  # type: ignore[no-any-return]

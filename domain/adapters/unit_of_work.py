@@ -1,0 +1,84 @@
+"""One command, one transaction: aggregates, audit entries and outbox events commit together.
+
+Audit entries are sealed at commit time under the chain-head lock, so their sequence has no
+gaps and no forks however many commands run at once.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from domain.adapters.repository import Repository
+from domain.audit import AuditEntry, seal
+from domain.errors import Conflict, DomainError
+from domain.events import Event
+from domain.model import AuditIntent, CaseAggregate
+
+
+class UnitOfWork:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._audit: list[AuditIntent] = []
+        self._events: list[Event] = []
+        self.committed: list[AuditEntry] = []
+
+    def __enter__(self) -> "UnitOfWork":
+        self.conn: Connection = self.engine.connect()
+        self.tx = self.conn.begin()
+        self.repo = Repository(self.conn)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self.tx.is_active:
+                self.tx.rollback()
+        finally:
+            self.conn.close()
+        if isinstance(exc, IntegrityError):
+            # A unique key or check constraint caught a race the checks could not see.
+            raise Conflict("conflict") from exc
+        if isinstance(exc, OperationalError) and "deadlock" in str(exc).lower():
+            raise Conflict("conflict") from exc
+
+    def save(self, agg: CaseAggregate) -> None:
+        self.repo.save(agg)
+        self._audit.extend(agg.audit)
+        self._events.extend(agg.events)
+        agg.audit.clear()
+        agg.events.clear()
+
+    def record(self, audit: Sequence[AuditIntent] = (), events: Sequence[Event] = ()) -> None:
+        self._audit.extend(audit)
+        self._events.extend(events)
+
+    def commit(self, now: datetime) -> list[AuditEntry]:
+        if self._audit:
+            seq, head = self.repo.lock_audit_head()
+            entries = []
+            for intent in self._audit:
+                seq += 1
+                entry = seal(
+                    seq=seq, prev_hash=head, at=now, actor_id=intent.actor_id,
+                    actor_role=intent.actor_role, org_unit_id=intent.org_unit_id,
+                    action=intent.action, entity_type=intent.entity_type,
+                    entity_id=intent.entity_id, policy=intent.policy,
+                    policy_version=intent.policy_version, payload=intent.payload,
+                )
+                entries.append(entry)
+                head = entry.entry_hash
+            self.repo.append_audit(entries)
+            self.committed = entries
+        self.repo.add_outbox(self._events, now)
+        self.tx.commit()
+        self._audit.clear()
+        self._events.clear()
+        return self.committed
+
+
+__all__ = ["DomainError", "UnitOfWork"]

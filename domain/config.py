@@ -1,0 +1,41 @@
+"""Settings from the environment (prefix WELFARE_), built lazily and passed explicitly."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WELFARE_", extra="ignore")
+
+    data_dir: Path = Field(default=PROJECT_ROOT / "data")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: a SQLite file in data_dir. "
+        "PostgreSQL: postgresql+psycopg://postgres@127.0.0.1:5432/welfare",
+    )
+    definitions_dir: Path = Field(default=PROJECT_ROOT / "workflow_defs")
+    screening: str = Field(
+        default="inline",
+        description="inline: the automatic step runs inside the submit command; "
+        "flow: it is left to the Prefect policy flows.",
+    )
+    extra_closures: list[str] = Field(
+        default_factory=list,
+        description="Extra non-working dates (YYYY-MM-DD) announced by the government.",
+    )
+    extra_working_days: list[str] = Field(default_factory=list)
+
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'welfare.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,341 @@
+"""The service layer: every command of the product, each in one unit of work.
+
+It resolves who is acting, gathers the facts the rules need, lets the pure engine decide, and
+commits the result with its audit entries and outbox events. The CLI, the API and the Prefect
+flows all call these methods; none of them holds a business rule of its own.
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from domain.adapters.definitions import DefinitionStore
+from domain.adapters.repository import Repository
+from domain.adapters.unit_of_work import UnitOfWork
+from domain.engine import transitions as tr
+from domain.engine.context import SYSTEM, Actor, Ctx
+from domain.engine.evaluation import case_facts, claim_keys, validate_form
+from domain.errors import Conflict, DomainError, InvalidRequest, PermissionDenied
+from domain.model import BudgetKey, Case, CaseAggregate
+from domain.rules.facts import CaseFacts, Facts
+from domain.service.commands import (
+    Decide,
+    Delegate,
+    ProvideInformation,
+    RecordPayment,
+    SubmitCase,
+    SubmitList,
+)
+from domain.workcalendar import VN_TZ, WorkCalendar
+from domain.workflow import Definition
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    case_id: str
+    status: str
+    amount: int
+    flags: list[str]
+    checks: list[dict[str, object]]
+
+
+@dataclass(frozen=True)
+class ListItemResult:
+    index: int
+    member_id: str
+    outcome: str  # accepted | flagged | refused
+    case_id: str | None = None
+    flags: list[str] = field(default_factory=list)
+    error: str | None = None
+    rule: str | None = None
+    field_path: str | None = None
+    checks: list[dict[str, object]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    examined: int
+    changed: int
+
+
+class WelfareService:
+    def __init__(
+        self,
+        engine: Engine,
+        definitions: DefinitionStore,
+        calendar: WorkCalendar,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        screen_inline: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.definitions = definitions
+        self.calendar = calendar
+        self.clock = clock
+        self.screen_inline = screen_inline
+
+    @contextmanager
+    def _uow(self) -> Iterator[UnitOfWork]:
+        with UnitOfWork(self.engine) as uow:
+            yield uow
+
+    # --- context building --------------------------------------------------------------
+
+    def actor(self, repo: Repository, account_id: str, now: datetime) -> Actor:
+        if account_id == SYSTEM.account_id:
+            return SYSTEM
+        acc = repo.account(account_id)
+        member_id = acc["member_id"]
+        household = repo.household_of(member_id) if member_id else None
+        return Actor(
+            account_id=acc["id"],
+            person_key=member_id or acc["id"],
+            member_id=member_id,
+            home_unit_id=acc["home_unit_id"],
+            household_key=household,
+            grants=repo.grants(acc["id"], now.astimezone(VN_TZ).date()),
+        )
+
+    def _ctx(self, repo: Repository, defn: Definition, case: Case, now: datetime, *,
+             doc_hashes: list[str] | None = None) -> Ctx:
+        today = now.astimezone(VN_TZ).date()
+        member = repo.member_facts(case.member_id)
+        ancestry = repo.ancestry(case.unit_id, today)
+        unit_row = repo.unit(case.unit_id)
+        campaign = repo.campaign_facts(case.campaign_id) if case.campaign_id else None
+        cf = CaseFacts(
+            id=case.id, policy=case.policy, subtype=case.subtype, event_date=case.event_date,
+            submitted_on=case.submitted_at.astimezone(VN_TZ).date(), form=case.form,
+            amount=case.amount, flags=frozenset(case.flags), unit_id=case.unit_id,
+            unit_commune=unit_row["commune_code"], campaign_id=case.campaign_id, documents=(),
+        )
+        base = Facts(stage="intake", now=now, today=today, case=cf, member=member, campaign=campaign)
+        keys = claim_keys(defn, base) if case.subtype in defn.subtypes else []
+        funding = defn.funding_for(case.subtype) if case.subtype in defn.subtypes else defn.funding
+        budget_unit = ancestry.get(funding.level)
+        budget_key = BudgetKey(budget_unit, today.year, funding.fund) if budget_unit else None
+        facts = replace(
+            base,
+            history=repo.history(member.id, member.household_key, exclude=case.id),
+            taken_claim_keys=repo.taken_claim_keys(keys),
+            reused_documents=repo.reused_documents(doc_hashes or [], case.id),
+            duplicate_persons=repo.duplicate_persons(member),
+            budget_available=repo.budget_available(budget_key) if budget_key else None,
+            quota_used=repo.quota_used(case.campaign_id, case.unit_id, case.id) if case.campaign_id else None,
+        )
+        return Ctx(defn, self.calendar, now, ancestry, facts, budget_key)
+
+    def _load(self, uow: UnitOfWork, case_id: str, now: datetime) -> tuple[CaseAggregate, Ctx]:
+        agg = uow.repo.load_case(case_id)
+        defn = self.definitions.get(agg.case.policy, agg.case.policy_version)
+        uow.repo.lock_household(agg.case.household_key)
+        ctx = self._ctx(uow.repo, defn, agg.case, now, doc_hashes=[d.sha256 for d in agg.documents])
+        return agg, ctx
+
+    # --- submission ---------------------------------------------------------------------
+
+    def _submit_one(self, uow: UnitOfWork, actor: Actor, defn: Definition, unit_id: str,
+                    campaign_id: str | None, item: SubmitCase | object, now: datetime,
+                    batch_id: str | None = None) -> CaseAggregate:
+        assert hasattr(item, "member_id")
+        repo = uow.repo
+        member_id: str = item.member_id  # type: ignore[attr-defined]
+        household = repo.household_of(member_id)
+        if household is None:
+            from domain.errors import NotFound
+
+            raise NotFound("member", member_id)
+        repo.lock_household(household)
+        sub = item.subtype  # type: ignore[attr-defined]
+        form = item.form  # type: ignore[attr-defined]
+        clean = validate_form(defn, form) if sub in defn.subtypes else {}
+        probe = Case(
+            id="(new)", policy=defn.policy, policy_version=defn.version, subtype=sub,
+            member_id=member_id, household_key=household, unit_id=unit_id,
+            campaign_id=campaign_id, submitted_by=actor.account_id,
+            submitter_person=actor.person_key, submitted_at=now,
+            event_date=item.event_date, form=clean, entitled_amount=1,  # type: ignore[attr-defined]
+        )
+        docs = item.documents  # type: ignore[attr-defined]
+        ctx = self._ctx(repo, defn, probe, now, doc_hashes=[d.sha256.lower() for d in docs])
+        agg = tr.submit(
+            ctx, actor=actor, subtype=sub, member_id=member_id, household_key=household,
+            unit_id=unit_id, campaign_id=campaign_id, event_date=item.event_date,  # type: ignore[attr-defined]
+            form=form, requested_amount=item.requested_amount,  # type: ignore[attr-defined]
+            documents=[d.as_tuple() for d in docs], batch_id=batch_id,
+        )
+        agg.claim_keys_added = claim_keys(
+            defn, replace(ctx.facts, case=case_facts(ctx, agg))
+        )
+        if self.screen_inline:
+            tr.screen(replace(ctx, facts=replace(ctx.facts, case=case_facts(ctx, agg))), agg)
+        uow.save(agg)
+        return agg
+
+    def submit(self, actor_id: str, cmd: SubmitCase) -> Submitted:
+        """File one case for a member; refused with the rule at fault, or accepted (maybe flagged)."""
+        now = self.clock()
+        defn = self.definitions.current(cmd.policy)
+        with self._uow() as uow:
+            actor = self.actor(uow.repo, actor_id, now)
+            self._check_unit(uow.repo, cmd.unit_id)
+            agg = self._submit_one(uow, actor, defn, cmd.unit_id, cmd.campaign_id, cmd, now)
+            audit = list(uow._audit)
+            uow.commit(now)
+        checks = audit[0].payload.get("checks", []) if audit else []
+        return Submitted(agg.case.id, agg.case.status.value, agg.case.amount, list(agg.case.flags),
+                         list(checks))  # type: ignore[arg-type]
+
+    def _check_unit(self, repo: Repository, unit_id: str) -> None:
+        row = repo.unit(unit_id)
+        if row["level"] != "grassroots":
+            raise InvalidRequest(
+                "invalid_field", field="unit_id",
+                params={"field": "unit_id", "reason": "cases are filed by a grassroots union"},
+            )
+
+    def submit_list(self, actor_id: str, cmd: SubmitList) -> list[ListItemResult]:
+        """A campaign list: each member screened on their own; one transaction for the list.
+
+        A refused item leaves no trace but its result line; accepted and flagged items are
+        committed together with one audit entry each and one for the list itself.
+        """
+        from domain.ids import new_id
+        from domain.model import AuditIntent
+
+        now = self.clock()
+        defn = self.definitions.current(cmd.policy)
+        batch_id = new_id()
+        results: list[ListItemResult] = []
+        with self._uow() as uow:
+            actor = self.actor(uow.repo, actor_id, now)
+            self._check_unit(uow.repo, cmd.unit_id)
+            for i, item in enumerate(cmd.items):
+                savepoint = uow.conn.begin_nested()
+                try:
+                    agg = self._submit_one(uow, actor, defn, cmd.unit_id, cmd.campaign_id, item, now, batch_id)
+                except DomainError as err:
+                    savepoint.rollback()
+                    # Drop the audit/events the failed item may have queued before refusing.
+                    results.append(ListItemResult(
+                        i, item.member_id, "refused", error=err.message_key, rule=err.rule,
+                        field_path=err.field, checks=err.checks,
+                    ))
+                    continue
+                savepoint.commit()
+                outcome = "flagged" if agg.case.flags else "accepted"
+                results.append(ListItemResult(i, item.member_id, outcome, agg.case.id, list(agg.case.flags)))
+            accepted = sum(r.outcome != "refused" for r in results)
+            uow.record(audit=[AuditIntent(
+                action="batch.submitted", entity_type="batch", entity_id=batch_id,
+                actor_id=actor.account_id, actor_role="grassroots_officer", org_unit_id=cmd.unit_id,
+                policy=defn.policy, policy_version=defn.version,
+                payload={"items": len(cmd.items), "accepted": accepted,
+                         "refused": len(cmd.items) - accepted, "campaign": cmd.campaign_id},
+            )])
+            uow.commit(now)
+        return results
+
+    # --- case commands --------------------------------------------------------------------
+
+    def screen(self, case_id: str) -> None:
+        """Run the automatic step of a case (called by the policy flow, or inline at submit)."""
+        now = self.clock()
+        with self._uow() as uow:
+            agg, ctx = self._load(uow, case_id, now)
+            tr.screen(ctx, agg)
+            uow.save(agg)
+            uow.commit(now)
+
+    def _on_case(self, case_id: str, actor_id: str, apply: Callable[[Ctx, CaseAggregate, Actor], None]) -> CaseAggregate:
+        now = self.clock()
+        with self._uow() as uow:
+            agg, ctx = self._load(uow, case_id, now)
+            actor = self.actor(uow.repo, actor_id, now)
+            apply(ctx, agg, actor)
+            uow.save(agg)
+            uow.commit(now)
+        return agg
+
+    def _case_of_task(self, task_id: str) -> str:
+        with self.engine.connect() as conn:
+            return Repository(conn).case_id_of_task(task_id)
+
+    def decide(self, actor_id: str, cmd: Decide) -> CaseAggregate:
+        case_id = self._case_of_task(cmd.task_id)
+        return self._on_case(case_id, actor_id, lambda ctx, agg, actor: tr.decide(
+            ctx, agg, task_id=cmd.task_id, actor=actor, action=cmd.action, amount=cmd.amount,
+            reason=cmd.reason,
+        ))
+
+    def provide_information(self, actor_id: str, cmd: ProvideInformation) -> CaseAggregate:
+        def apply(ctx: Ctx, agg: CaseAggregate, actor: Actor) -> None:
+            hashes = [d.sha256.lower() for d in cmd.documents]
+            with self.engine.connect() as conn:  # read-only lookup of reuse for the new files
+                reused = Repository(conn).reused_documents(hashes, agg.case.id)
+            merged = {**ctx.facts.reused_documents, **reused}
+            tr.provide_information(
+                replace(ctx, facts=replace(ctx.facts, reused_documents=merged)), agg,
+                actor=actor, form=cmd.form, documents=[d.as_tuple() for d in cmd.documents],
+                note=cmd.note,
+            )
+        return self._on_case(cmd.case_id, actor_id, apply)
+
+    def withdraw(self, actor_id: str, case_id: str, reason: str | None = None) -> CaseAggregate:
+        return self._on_case(case_id, actor_id, lambda ctx, agg, actor: tr.withdraw(
+            ctx, agg, actor=actor, reason=reason))
+
+    def claim(self, actor_id: str, task_id: str) -> CaseAggregate:
+        return self._on_case(self._case_of_task(task_id), actor_id, lambda ctx, agg, actor: tr.claim(
+            ctx, agg, task_id=task_id, actor=actor))
+
+    def release(self, actor_id: str, task_id: str) -> CaseAggregate:
+        return self._on_case(self._case_of_task(task_id), actor_id, lambda ctx, agg, actor: tr.release(
+            ctx, agg, task_id=task_id, actor=actor))
+
+    def delegate(self, actor_id: str, cmd: Delegate) -> CaseAggregate:
+        def apply(ctx: Ctx, agg: CaseAggregate, actor: Actor) -> None:
+            with self.engine.connect() as conn:
+                to = self.actor(Repository(conn), cmd.to_account_id, ctx.now)
+            tr.delegate(ctx, agg, task_id=cmd.task_id, actor=actor, to=to, until=cmd.until)
+        return self._on_case(self._case_of_task(cmd.task_id), actor_id, apply)
+
+    def record_payment(self, actor_id: str, cmd: RecordPayment) -> CaseAggregate:
+        return self._on_case(cmd.case_id, actor_id, lambda ctx, agg, actor: tr.record_payment(
+            ctx, agg, actor=actor, amount=cmd.amount, method=cmd.method, reference=cmd.reference))
+
+    # --- the SLA sweep --------------------------------------------------------------------
+
+    def escalate_due(self, now: datetime | None = None, limit: int = 10_000) -> SweepResult:
+        """Move every task whose SLA check is due up its ladder. Idempotent: a rerun changes nothing.
+
+        Cost grows with the number of due tasks (an index on next_check_at), not with all tasks.
+        Each task is its own command, so one failing case does not hold back the others.
+        """
+        at = now or self.clock()
+        with self.engine.connect() as conn:
+            due = Repository(conn).due_tasks(at, limit)
+        changed = 0
+        for task_id, case_id in due:
+            try:
+                with self._uow() as uow:
+                    agg, ctx = self._load(uow, case_id, at)
+                    if tr.escalate(ctx, agg, task_id=task_id):
+                        uow.save(agg)
+                        uow.commit(at)
+                        changed += 1
+            except Conflict:
+                continue  # someone acted on the case meanwhile; the next sweep looks again
+        return SweepResult(len(due), changed)
+
+
+def require(condition: bool, message: str = "permission_denied") -> None:
+    if not condition:
+        raise PermissionDenied(message)
