@@ -1,0 +1,141 @@
+"""The audit log is append-only and hash-chained: tampering is refused, or at least detected."""
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from domain.audit import Checkpoint, checkpoint_signature_ok, new_signing_key
+from domain.service.queries import case_trail, checkpoint, verify_against_checkpoint, verify_audit
+from tests.support import Database, World
+
+
+def _some_history(world: World) -> str:
+    member = world.member()
+    sub = world.submit("housing", "repair", member)
+    world.decide(sub.case_id, "chair_a")
+    return sub.case_id
+
+
+def _tamper(db: Database, sql: str) -> None:
+    """What a DBA could do: bypass the append-only trigger, then edit."""
+    with db.engine.begin() as conn:
+        if db.kind == "postgres":
+            conn.exec_driver_sql("ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_no_change")
+            conn.exec_driver_sql(sql)
+            conn.exec_driver_sql("ALTER TABLE audit_entry ENABLE TRIGGER audit_entry_no_change")
+        else:
+            conn.exec_driver_sql("DROP TRIGGER audit_entry_no_update")
+            conn.exec_driver_sql("DROP TRIGGER audit_entry_no_delete")
+            conn.exec_driver_sql(sql)
+
+
+class TestAppendOnly:
+    def test_update_of_an_audit_entry_is_refused_by_the_database(self, world: World, db: Database) -> None:
+        _some_history(world)
+        with pytest.raises(DBAPIError), db.engine.begin() as conn:
+            conn.execute(text("UPDATE audit_entry SET action = 'x' WHERE seq = 1"))
+        assert verify_audit(world.app.engine).ok
+
+    def test_delete_of_an_audit_entry_is_refused_by_the_database(self, world: World, db: Database) -> None:
+        _some_history(world)
+        with pytest.raises(DBAPIError), db.engine.begin() as conn:
+            conn.execute(text("DELETE FROM audit_entry WHERE seq = 1"))
+        assert verify_audit(world.app.engine).ok
+
+
+class TestTamperDetection:
+    def test_editing_one_byte_of_a_payload_names_that_entry(self, world: World, db: Database) -> None:
+        case_id = _some_history(world)
+        target = case_trail(world.app.engine, case_id)[1].seq
+        # One byte: "passed" → "pas5ed" in the stored canonical JSON text.
+        _tamper(db, f"UPDATE audit_entry SET payload = replace(payload, 'passed', 'pas5ed') WHERE seq = {target}")
+        result = verify_audit(world.app.engine)
+        assert not result.ok
+        assert result.broken_seq == target
+        assert "altered" in (result.problem or "")
+
+    def test_editing_the_actor_of_an_entry_names_that_entry(self, world: World, db: Database) -> None:
+        _some_history(world)
+        _tamper(db, "UPDATE audit_entry SET actor_id = 'someone-else' WHERE seq = 3")
+        assert verify_audit(world.app.engine).broken_seq == 3
+
+    def test_deleting_an_entry_in_the_middle_is_detected(self, world: World, db: Database) -> None:
+        _some_history(world)
+        _tamper(db, "DELETE FROM audit_entry WHERE seq = 5")
+        result = verify_audit(world.app.engine)
+        assert not result.ok and result.broken_seq == 6
+
+    def test_deleting_the_newest_entries_is_detected_against_the_head(self, world: World, db: Database) -> None:
+        _some_history(world)
+        _tamper(db, "DELETE FROM audit_entry WHERE seq = (SELECT max(seq) FROM audit_entry)")
+        result = verify_audit(world.app.engine)
+        assert not result.ok and "removed" in (result.problem or "")
+
+    def test_rewriting_the_whole_chain_is_caught_by_a_checkpoint_kept_outside(
+        self, world: World, db: Database
+    ) -> None:
+        _some_history(world)
+        private, public = new_signing_key()
+        cp = checkpoint(world.app.engine, datetime.now(UTC), private)
+        assert checkpoint_signature_ok(cp, public)
+        forged = Checkpoint(cp.seq, "f" * 64, cp.created_at, cp.signature, cp.public_key)
+        assert not checkpoint_signature_ok(forged, public)
+        # An attacker edits entry 2 and recomputes every later hash and the head.
+        from domain.service.queries import iter_audit
+        from domain.audit import seal
+
+        entries = list(iter_audit(world.app.engine))
+        prev = entries[0].entry_hash
+        rewritten = [entries[0]]
+        for e in entries[1:]:
+            payload = dict(e.payload)
+            if e.seq == 2:
+                payload["tampered"] = True
+            new = seal(seq=e.seq, prev_hash=prev, at=e.at, actor_id=e.actor_id, actor_role=e.actor_role,
+                       org_unit_id=e.org_unit_id, action=e.action, entity_type=e.entity_type,
+                       entity_id=e.entity_id, policy=e.policy, policy_version=e.policy_version,
+                       payload=payload)
+            rewritten.append(new)
+            prev = new.entry_hash
+        for e in rewritten[1:]:
+            _tamper(db, "UPDATE audit_entry SET payload = '" + json.dumps(e.payload, sort_keys=True,
+                    separators=(",", ":"), ensure_ascii=False).replace("'", "''") + f"', prev_hash = '{e.prev_hash}', "
+                    f"entry_hash = '{e.entry_hash}' WHERE seq = {e.seq}")
+            if db.kind == "sqlite":
+                with db.engine.begin() as conn:  # put the triggers back for the next edit
+                    for verb in ("UPDATE", "DELETE"):
+                        conn.exec_driver_sql(
+                            f"CREATE TRIGGER audit_entry_no_{verb.lower()} BEFORE {verb} ON audit_entry "
+                            f"BEGIN SELECT RAISE(ABORT, 'append-only'); END")
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE audit_head SET entry_hash = '{prev}'")
+        assert verify_audit(world.app.engine).ok  # self-consistent after a full rewrite...
+        result = verify_against_checkpoint(world.app.engine, cp)
+        assert not result.ok and result.broken_seq == cp.seq  # ...but not with the kept head
+
+
+def test_cli_audit_verify_exits_1_and_names_the_broken_entry(world: World, db: Database, tmp_path: Path) -> None:
+    if db.kind != "sqlite":
+        pytest.skip("the CLI is exercised on the embedded default")
+    _some_history(world)
+    env = {**os.environ, "WELFARE_DATABASE_URL": db.url, "WELFARE_LANG": "en"}
+    ok = subprocess.run([sys.executable, "-m", "domain.cli", "audit", "verify"], env=env,
+                        capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stderr
+    assert "Audit chain verified" in ok.stdout
+    # Exactly one byte: the third character of entry #4's stored payload.
+    _tamper(db, "UPDATE audit_entry SET payload = substr(payload, 1, 2) || 'Z' || substr(payload, 4) WHERE seq = 4")
+    bad = subprocess.run([sys.executable, "-m", "domain.cli", "audit", "verify"], env=env,
+                         capture_output=True, text=True, check=False)
+    assert bad.returncode == 1
+    assert "AUDIT CHAIN BROKEN at entry #4" in bad.stdout
+    vi = subprocess.run([sys.executable, "-m", "domain.cli", "audit", "verify"],
+                        env={**env, "WELFARE_LANG": "vi"}, capture_output=True, text=True, check=False)
+    assert "CHUỖI NHẬT KÝ BỊ HỎNG tại mục #4" in vi.stdout
