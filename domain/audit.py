@@ -89,7 +89,9 @@ class AuditEntry:
 
 
 def entry_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
-    return hashlib.sha256(DOMAIN_TAG + prev_hash.encode("ascii") + canonical_json(fields)).hexdigest()
+    return hashlib.sha256(
+        DOMAIN_TAG + prev_hash.encode("ascii") + canonical_json(fields)
+    ).hexdigest()
 
 
 def seal(
@@ -112,8 +114,19 @@ def seal(
     stored_payload = json.loads(canonical_json(payload))
     stored_at = datetime.strptime(format_time(at), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     draft = AuditEntry(
-        seq, stored_at, actor_id, actor_role, org_unit_id, action, entity_type, entity_id,
-        policy, policy_version, stored_payload, prev_hash, "",
+        seq,
+        stored_at,
+        actor_id,
+        actor_role,
+        org_unit_id,
+        action,
+        entity_type,
+        entity_id,
+        policy,
+        policy_version,
+        stored_payload,
+        prev_hash,
+        "",
     )
     return AuditEntry(**{**draft.__dict__, "entry_hash": entry_hash(prev_hash, draft.fields())})
 
@@ -136,14 +149,32 @@ def verify_chain(
     checked = 0
     for e in entries:
         if e.seq != expected_seq:
-            return VerifyResult(False, checked, expected_seq - 1, prev, e.seq,
-                                f"sequence gap: expected {expected_seq}, found {e.seq}")
+            return VerifyResult(
+                False,
+                checked,
+                expected_seq - 1,
+                prev,
+                e.seq,
+                f"sequence gap: expected {expected_seq}, found {e.seq}",
+            )
         if e.prev_hash != prev:
-            return VerifyResult(False, checked, expected_seq - 1, prev, e.seq,
-                                "previous-hash link does not match the entry before it")
+            return VerifyResult(
+                False,
+                checked,
+                expected_seq - 1,
+                prev,
+                e.seq,
+                "previous-hash link does not match the entry before it",
+            )
         if entry_hash(e.prev_hash, e.fields()) != e.entry_hash:
-            return VerifyResult(False, checked, expected_seq - 1, prev, e.seq,
-                                "content does not match its hash (the entry was altered)")
+            return VerifyResult(
+                False,
+                checked,
+                expected_seq - 1,
+                prev,
+                e.seq,
+                "content does not match its hash (the entry was altered)",
+            )
         prev, expected_seq = e.entry_hash, expected_seq + 1
         checked += 1
     return VerifyResult(True, checked, expected_seq - 1, prev)
@@ -171,16 +202,22 @@ class Checkpoint:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def make_checkpoint(seq: int, head: str, now: datetime, private_key_pem: bytes | None = None) -> Checkpoint:
+def make_checkpoint(
+    seq: int, head: str, now: datetime, private_key_pem: bytes | None = None
+) -> Checkpoint:
     cp = Checkpoint(seq, head, format_time(now))
     if private_key_pem is None:
         return cp
     key = serialization.load_pem_private_key(private_key_pem, password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError("the checkpoint key must be an Ed25519 private key")
-    raw_pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    raw_pub = key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
     return Checkpoint(
-        cp.seq, cp.entry_hash, cp.created_at,
+        cp.seq,
+        cp.entry_hash,
+        cp.created_at,
         base64.b64encode(key.sign(cp.signed_bytes())).decode(),
         base64.b64encode(raw_pub).decode(),
     )

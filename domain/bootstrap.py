@@ -30,8 +30,13 @@ def calendar_from(settings: Settings) -> WorkCalendar:
     )
 
 
-def bootstrap(settings: Settings, *, migrate: bool = True, engine: Engine | None = None,
-              clock: "object | None" = None) -> App:
+def bootstrap(
+    settings: Settings,
+    *,
+    migrate: bool = True,
+    engine: Engine | None = None,
+    clock: "object | None" = None,
+) -> App:
     """Build everything from settings; migrations are applied on start unless told otherwise."""
     engine = engine or make_engine(settings.sqlalchemy_url())
     if migrate:
@@ -40,7 +45,9 @@ def bootstrap(settings: Settings, *, migrate: bool = True, engine: Engine | None
     with engine.begin() as conn:
         store = load_store(conn, settings.definitions_dir, now)
     service = WelfareService(
-        engine, store, calendar_from(settings),
+        engine,
+        store,
+        calendar_from(settings),
         clock=clock or utcnow,  # type: ignore[arg-type]
         screen_inline=settings.screening == "inline",
     )

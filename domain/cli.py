@@ -9,7 +9,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -18,12 +18,17 @@ from domain.adapters.definitions import check_files, definition_files, publish
 from domain.adapters.migrate import upgrade
 from domain.audit import Checkpoint, checkpoint_signature_ok, new_signing_key
 from domain.config import Settings
+
+if TYPE_CHECKING:
+    from domain.bootstrap import App
 from domain.errors import DefinitionError
 from domain.workflow import json_schema
 
 Lang = Literal["vi", "en"]
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="union-welfare: phúc lợi công đoàn")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="union-welfare: phúc lợi công đoàn"
+)
 db_app = typer.Typer(no_args_is_help=True, help="Cơ sở dữ liệu / database")
 defs_app = typer.Typer(no_args_is_help=True, help="Định nghĩa quy trình / workflow definitions")
 audit_app = typer.Typer(no_args_is_help=True, help="Nhật ký kiểm toán / audit log")
@@ -59,7 +64,11 @@ def db_upgrade(lang: LangOpt = "vi") -> None:
     lg = _lang(lang)
     s = _settings()
     upgrade(make_engine(s.sqlalchemy_url()))
-    _say(lg, f"Đã cập nhật lược đồ cơ sở dữ liệu: {_safe_url(s)}", f"Database schema is up to date: {_safe_url(s)}")
+    _say(
+        lg,
+        f"Đã cập nhật lược đồ cơ sở dữ liệu: {_safe_url(s)}",
+        f"Database schema is up to date: {_safe_url(s)}",
+    )
 
 
 def _safe_url(s: Settings) -> str:
@@ -77,7 +86,9 @@ def _safe_url(s: Settings) -> str:
 @defs_app.command("check")
 def defs_check(
     paths: Annotated[list[Path] | None, typer.Argument(help="YAML files; default: all")] = None,
-    published: Annotated[bool, typer.Option(help="Also compare with versions published in the database")] = True,
+    published: Annotated[
+        bool, typer.Option(help="Also compare with versions published in the database")
+    ] = True,
     lang: LangOpt = "vi",
 ) -> None:
     """Validate definitions; exit 1 listing every problem with file and path."""
@@ -94,12 +105,18 @@ def defs_check(
     for p in problems:
         print(f"{p.location}: {p.message}", file=sys.stderr)
     if problems:
-        _say(lg, f"{len(problems)} lỗi trong định nghĩa quy trình.", f"{len(problems)} problem(s) in the definitions.")
+        _say(
+            lg,
+            f"{len(problems)} lỗi trong định nghĩa quy trình.",
+            f"{len(problems)} problem(s) in the definitions.",
+        )
         raise typer.Exit(1)
     for item in loaded:
         d = item.definition
         title = d.title.vi if lg == "vi" else d.title.en
-        print(f"✓ {d.policy} v{d.version} — {title} ({len(d.steps)} bước/steps, {len(d.subtypes)} loại/subtypes)")
+        print(
+            f"✓ {d.policy} v{d.version} — {title} ({len(d.steps)} bước/steps, {len(d.subtypes)} loại/subtypes)"
+        )
 
 
 def _database_exists(s: Settings) -> bool:
@@ -110,7 +127,9 @@ def _database_exists(s: Settings) -> bool:
 
 @defs_app.command("schema")
 def defs_schema(
-    write: Annotated[bool, typer.Option(help="Write workflow_defs/_schema.json instead of printing")] = False,
+    write: Annotated[
+        bool, typer.Option(help="Write workflow_defs/_schema.json instead of printing")
+    ] = False,
 ) -> None:
     """The JSON Schema editors use to validate definitions as people type."""
     text = json.dumps(json_schema(), ensure_ascii=False, indent=2) + "\n"
@@ -125,8 +144,12 @@ def defs_schema(
 
 @audit_app.command("verify")
 def audit_verify(
-    checkpoint: Annotated[Path | None, typer.Option(help="A checkpoint file kept outside the database")] = None,
-    public_key: Annotated[Path | None, typer.Option(help="The auditors' public key (PEM) to check its signature")] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="A checkpoint file kept outside the database")
+    ] = None,
+    public_key: Annotated[
+        Path | None, typer.Option(help="The auditors' public key (PEM) to check its signature")
+    ] = None,
     lang: LangOpt = "vi",
 ) -> None:
     """Recompute the hash chain; exit 1 naming the first broken entry."""
@@ -138,24 +161,36 @@ def audit_verify(
     if checkpoint is not None:
         cp = Checkpoint(**json.loads(checkpoint.read_text(encoding="utf-8")))
         if public_key is not None and not checkpoint_signature_ok(cp, public_key.read_bytes()):
-            _say(lg, "Chữ ký của điểm kiểm tra KHÔNG hợp lệ.", "The checkpoint signature is NOT valid.")
+            _say(
+                lg,
+                "Chữ ký của điểm kiểm tra KHÔNG hợp lệ.",
+                "The checkpoint signature is NOT valid.",
+            )
             raise typer.Exit(1)
         result = verify_against_checkpoint(engine, cp)
     else:
         result = verify_audit(engine)
     if result.ok:
-        _say(lg, f"Chuỗi nhật ký kiểm toán hợp lệ: {result.checked} mục, đầu chuỗi #{result.head_seq} {result.head_hash}",
-             f"Audit chain verified: {result.checked} entries, head #{result.head_seq} {result.head_hash}")
+        _say(
+            lg,
+            f"Chuỗi nhật ký kiểm toán hợp lệ: {result.checked} mục, đầu chuỗi #{result.head_seq} {result.head_hash}",
+            f"Audit chain verified: {result.checked} entries, head #{result.head_seq} {result.head_hash}",
+        )
         return
-    _say(lg, f"CHUỖI NHẬT KÝ BỊ HỎNG tại mục #{result.broken_seq}: {result.problem}",
-         f"AUDIT CHAIN BROKEN at entry #{result.broken_seq}: {result.problem}")
+    _say(
+        lg,
+        f"CHUỖI NHẬT KÝ BỊ HỎNG tại mục #{result.broken_seq}: {result.problem}",
+        f"AUDIT CHAIN BROKEN at entry #{result.broken_seq}: {result.problem}",
+    )
     raise typer.Exit(1)
 
 
 @audit_app.command("checkpoint")
 def audit_checkpoint(
     key: Annotated[Path | None, typer.Option(help="Ed25519 private key (PEM) to sign with")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write the checkpoint here (default: print)")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the checkpoint here (default: print)")
+    ] = None,
 ) -> None:
     """Export the chain head as a (signed) checkpoint to keep outside the database."""
     from domain.service.queries import checkpoint
@@ -181,19 +216,26 @@ def audit_keygen(
     out_dir.mkdir(parents=True, exist_ok=True)
     key_path = out_dir / "auditors.key"
     if key_path.exists():
-        _say(lg, f"Đã có khóa tại {key_path}; không ghi đè.", f"A key already exists at {key_path}; not overwriting.")
+        _say(
+            lg,
+            f"Đã có khóa tại {key_path}; không ghi đè.",
+            f"A key already exists at {key_path}; not overwriting.",
+        )
         raise typer.Exit(1)
     key_path.write_bytes(private)
     os.chmod(key_path, 0o600)
     (out_dir / "auditors.pub").write_bytes(public)
-    _say(lg, f"Đã tạo khóa ký: {key_path} (bí mật) và {out_dir / 'auditors.pub'}",
-         f"Signing key created: {key_path} (secret) and {out_dir / 'auditors.pub'}")
+    _say(
+        lg,
+        f"Đã tạo khóa ký: {key_path} (bí mật) và {out_dir / 'auditors.pub'}",
+        f"Signing key created: {key_path} (secret) and {out_dir / 'auditors.pub'}",
+    )
 
 
 # --- demo data, demo story, SLA sweep ----------------------------------------------------------
 
 
-def _app():  # type: ignore[no-untyped-def]
+def _app() -> "App":
     from domain.bootstrap import bootstrap
 
     try:
@@ -229,7 +271,9 @@ def demo_cmd(lang: LangOpt = "vi") -> None:
 
 @app.command("escalate")
 def escalate_cmd(
-    now: Annotated[str | None, typer.Option(help="ISO time of the sweep, e.g. 2026-12-01T09:00+07:00")] = None,
+    now: Annotated[
+        str | None, typer.Option(help="ISO time of the sweep, e.g. 2026-12-01T09:00+07:00")
+    ] = None,
     lang: LangOpt = "vi",
 ) -> None:
     """Run one SLA sweep: reminders, overdue notices, escalation at twice the SLA."""
@@ -239,12 +283,17 @@ def escalate_cmd(
         try:
             at = datetime.fromisoformat(now)
         except ValueError:
-            raise typer.BadParameter("ISO 8601, e.g. 2026-12-01T09:00+07:00", param_hint="--now") from None
+            raise typer.BadParameter(
+                "ISO 8601, e.g. 2026-12-01T09:00+07:00", param_hint="--now"
+            ) from None
         if at.tzinfo is None:
             raise typer.BadParameter("give a time zone, e.g. +07:00", param_hint="--now")
     result = _app().service.escalate_due(at.astimezone(UTC))
-    _say(lg, f"Đã xét {result.examined} nhiệm vụ đến hạn kiểm tra, thay đổi {result.changed}.",
-         f"Examined {result.examined} due task(s), changed {result.changed}.")
+    _say(
+        lg,
+        f"Đã xét {result.examined} nhiệm vụ đến hạn kiểm tra, thay đổi {result.changed}.",
+        f"Examined {result.examined} due task(s), changed {result.changed}.",
+    )
 
 
 def main() -> None:

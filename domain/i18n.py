@@ -32,7 +32,10 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "The task is claimed by someone else",
     ),
     "invalid_request": ("Dữ liệu không hợp lệ", "Invalid request"),
-    "invalid_field": ("Trường {field} không hợp lệ: {reason}", "Field {field} is invalid: {reason}"),
+    "invalid_field": (
+        "Trường {field} không hợp lệ: {reason}",
+        "Field {field} is invalid: {reason}",
+    ),
     "rule_violation": (
         "Yêu cầu bị từ chối theo quy định chống trục lợi",
         "Refused by the anti-abuse rules",
@@ -76,7 +79,10 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "Chính sách này cần chọn đợt hỗ trợ đang mở",
         "This policy needs an open campaign",
     ),
-    "campaign_closed": ("Đợt hỗ trợ {campaign} không mở nhận hồ sơ", "Campaign {campaign} is not open"),
+    "campaign_closed": (
+        "Đợt hỗ trợ {campaign} không mở nhận hồ sơ",
+        "Campaign {campaign} is not open",
+    ),
     "event_outside_campaign": (
         "Ngày sự việc nằm ngoài thời gian của đợt hỗ trợ",
         "The event date is outside the campaign period",
@@ -97,7 +103,10 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "Vượt mức trần {cap}: đã nhận {used}, đề nghị thêm {amount}",
         "Over the cap of {cap}: {used} already, {amount} more requested",
     ),
-    "amount_rule": ("Số tiền không đúng quy định: {reason}", "Amount does not fit the rule: {reason}"),
+    "amount_rule": (
+        "Số tiền không đúng quy định: {reason}",
+        "Amount does not fit the rule: {reason}",
+    ),
     "no_higher_level": (
         "Đã nhận mức hỗ trợ bằng hoặc cao hơn trong đợt này",
         "An equal or higher support was already granted in this campaign",

@@ -104,9 +104,13 @@ class AmountRule(_Strict):
             raise ValueError("give exactly one of `fixed`, `minimum`+`maximum`, `per_unit`")
         if shapes[1] and (self.minimum is None or self.maximum is None):
             raise ValueError("a range needs both `minimum` and `maximum`")
-        if shapes[1] and self.minimum is not None and self.maximum is not None:
-            if self.minimum > self.maximum:
-                raise ValueError("`minimum` is above `maximum`")
+        if (
+            shapes[1]
+            and self.minimum is not None
+            and self.maximum is not None
+            and self.minimum > self.maximum
+        ):
+            raise ValueError("`minimum` is above `maximum`")
         if shapes[2] and (self.units_field is None or self.max_units is None):
             raise ValueError("`per_unit` needs `units_field` and `max_units`")
         return self
@@ -326,7 +330,9 @@ def successors(defn: Definition, step_id: str) -> list[str]:
     return [t for _, t in _targets(defn.steps[step_id])]
 
 
-def validate_definition(raw: Mapping[str, Any], source: str) -> tuple[Definition | None, list[Problem]]:
+def validate_definition(
+    raw: Mapping[str, Any], source: str
+) -> tuple[Definition | None, list[Problem]]:
     """Parse and check one definition; returns it (if the schema passed) and every problem."""
     # Imported here, not at module top, because the rules package imports this module's types.
     from domain.rules.registry import CONDITIONS, RULES
@@ -354,11 +360,17 @@ def validate_definition(raw: Mapping[str, Any], source: str) -> tuple[Definition
         if amt.units_field is not None:
             f = defn.form.get(amt.units_field)
             if f is None or f.type is not FieldType.INTEGER:
-                problem(f"subtypes.{code}.amount.units_field", f"'{amt.units_field}' is not an integer field")
+                problem(
+                    f"subtypes.{code}.amount.units_field",
+                    f"'{amt.units_field}' is not an integer field",
+                )
         for i, t in enumerate(amt.topups):
             f = defn.form.get(t.field)
             if f is None or f.type is not FieldType.BOOLEAN:
-                problem(f"subtypes.{code}.amount.topups[{i}].field", f"'{t.field}' is not a boolean field")
+                problem(
+                    f"subtypes.{code}.amount.topups[{i}].field",
+                    f"'{t.field}' is not a boolean field",
+                )
         if amt.difference_from_prior and defn.campaign is None:
             problem(f"subtypes.{code}.amount.difference_from_prior", "needs a campaign policy")
 
@@ -367,7 +379,9 @@ def validate_definition(raw: Mapping[str, Any], source: str) -> tuple[Definition
         path = f"{section}[{i}]"
         spec = RULES.get(use.rule)
         if spec is None:
-            problem(f"{path}.rule", f"unknown rule '{use.rule}' (known: {', '.join(sorted(RULES))})")
+            problem(
+                f"{path}.rule", f"unknown rule '{use.rule}' (known: {', '.join(sorted(RULES))})"
+            )
             continue
         try:
             spec.params_model.model_validate(use.params)
@@ -378,9 +392,9 @@ def validate_definition(raw: Mapping[str, Any], source: str) -> tuple[Definition
         for stage in use.stages or ():
             if stage not in spec.stages:
                 problem(f"{path}.stages", f"rule '{use.rule}' cannot run at stage '{stage}'")
-        for sub in use.subtypes or ():
-            if sub not in defn.subtypes:
-                problem(f"{path}.subtypes", f"unknown subtype '{sub}'")
+        for sub_code in use.subtypes or ():
+            if sub_code not in defn.subtypes:
+                problem(f"{path}.subtypes", f"unknown subtype '{sub_code}'")
         if spec.needs_campaign and defn.campaign is None:
             problem(f"{path}.rule", f"rule '{use.rule}' needs a campaign policy")
         problems.extend(Problem(f"{source}: {path}.with", m) for m in spec.check_against(defn, use))
@@ -417,7 +431,11 @@ def validate_definition(raw: Mapping[str, Any], source: str) -> tuple[Definition
                         problem(f"steps.{step_id}.branches[{j}].if.with.{sub_path}", err["msg"])
         if isinstance(step, PaymentStep) and step.role is not Role.TREASURER:
             problem(f"steps.{step_id}.role", "payments are recorded by the treasurer role")
-        if isinstance(step, ApprovalStep) and step.role in (Role.TREASURER, Role.MEMBER, Role.AUDITOR):
+        if isinstance(step, ApprovalStep) and step.role in (
+            Role.TREASURER,
+            Role.MEMBER,
+            Role.AUDITOR,
+        ):
             problem(f"steps.{step_id}.role", f"role '{step.role}' cannot approve")
 
     if defn.start in defn.steps:

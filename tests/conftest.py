@@ -5,7 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import POSTGRES_URL, Clock, Database, World, build_world, postgres_database, sqlite_database
+from tests.support import (
+    POSTGRES_URL,
+    Clock,
+    Database,
+    World,
+    build_world,
+    postgres_database,
+    sqlite_database,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -70,7 +70,10 @@ def postgres_database() -> Database:
     with admin.begin() as c:
         c.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     engine = create_engine(
-        POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"}, pool_size=5, max_overflow=10
+        POSTGRES_URL,
+        connect_args={"options": f"-csearch_path={schema}"},
+        pool_size=5,
+        max_overflow=10,
     )
 
     def drop() -> None:
@@ -101,39 +104,78 @@ class World:
         return self.app.admin
 
     def account(self, name: str, role: Role | None, unit: str, member_id: str | None = None) -> str:
-        acc = self.admin.add_account("test", username=name, display_name=name, home_unit_id=unit,
-                                     member_id=member_id)
+        acc = self.admin.add_account(
+            "test", username=name, display_name=name, home_unit_id=unit, member_id=member_id
+        )
         if role is not None:
             self.admin.grant_role("test", acc, role, unit, date(2020, 1, 1))
         self.accounts[name] = acc
         return acc
 
-    def member(self, unit: str = "CS-A", *, joined: date = date(2015, 1, 1),
-               dob: date = date(1990, 5, 17), sex: str = "male", name: str = "Giàng A Pếnh",
-               household: str | None = None, commune: str | None = "TP") -> str:
+    def member(
+        self,
+        unit: str = "CS-A",
+        *,
+        joined: date = date(2015, 1, 1),
+        dob: date = date(1990, 5, 17),
+        sex: str = "male",
+        name: str = "Giàng A Pếnh",
+        household: str | None = None,
+        commune: str | None = "TP",
+    ) -> str:
         self.serial += 1
         return self.admin.add_member(
-            "test", cccd=make_cccd("012", dob, sex, self.serial), full_name=name, dob=dob, sex=sex,  # type: ignore[arg-type]
-            unit_id=unit, joined_on=joined, household_key=household, commune_code=commune,
+            "test",
+            cccd=make_cccd("012", dob, sex, self.serial),
+            full_name=name,
+            dob=dob,
+            sex=sex,  # type: ignore[arg-type]
+            unit_id=unit,
+            joined_on=joined,
+            household_key=household,
+            commune_code=commune,
         )
 
     def docs(self, policy: str, subtype: str, salt: str = "") -> list[DocumentIn]:
         defn = self.app.definitions.current(policy)
         return [
-            DocumentIn(kind=k, filename=f"{k}.pdf", sha256=sha(f"{k}{salt}{self.serial}{uuid.uuid4()}"), size=1000)
+            DocumentIn(
+                kind=k,
+                filename=f"{k}.pdf",
+                sha256=sha(f"{k}{salt}{self.serial}{uuid.uuid4()}"),
+                size=1000,
+            )
             for k in defn.subtypes[subtype].documents
         ]
 
-    def submit(self, policy: str, subtype: str, member_id: str, *, unit: str = "CS-A",
-               by: str = "officer_a", event_date: date | None = None, form: dict[str, Any] | None = None,
-               amount: int | None = None, campaign_id: str | None = None,
-               documents: list[DocumentIn] | None = None):  # type: ignore[no-untyped-def]
-        return self.service.submit(self.accounts[by], SubmitCase(
-            policy=policy, unit_id=unit, member_id=member_id, subtype=subtype,
-            event_date=event_date or self.clock.today(), form=form or {}, requested_amount=amount,
-            campaign_id=campaign_id,
-            documents=documents if documents is not None else self.docs(policy, subtype),
-        ))
+    def submit(
+        self,
+        policy: str,
+        subtype: str,
+        member_id: str,
+        *,
+        unit: str = "CS-A",
+        by: str = "officer_a",
+        event_date: date | None = None,
+        form: dict[str, Any] | None = None,
+        amount: int | None = None,
+        campaign_id: str | None = None,
+        documents: list[DocumentIn] | None = None,
+    ):  # type: ignore[no-untyped-def]
+        return self.service.submit(
+            self.accounts[by],
+            SubmitCase(
+                policy=policy,
+                unit_id=unit,
+                member_id=member_id,
+                subtype=subtype,
+                event_date=event_date or self.clock.today(),
+                form=form or {},
+                requested_amount=amount,
+                campaign_id=campaign_id,
+                documents=documents if documents is not None else self.docs(policy, subtype),
+            ),
+        )
 
     def task(self, case_id: str) -> dict[str, Any]:
         tasks = open_tasks(self.app.engine, case_id)
@@ -141,26 +183,34 @@ class World:
         return tasks[0]
 
     def decide(self, case_id: str, by: str, action: str = "approve", **kw: Any):  # type: ignore[no-untyped-def]
-        return self.service.decide(self.accounts[by], Decide(task_id=self.task(case_id)["id"], action=action, **kw))  # type: ignore[arg-type]
+        return self.service.decide(
+            self.accounts[by], Decide(task_id=self.task(case_id)["id"], action=action, **kw)
+        )  # type: ignore[arg-type]
 
     def pay(self, case_id: str, amount: int, by: str = "treasurer_province", ref: str = "UNC-1"):  # type: ignore[no-untyped-def]
-        return self.service.record_payment(self.accounts[by], RecordPayment(
-            case_id=case_id, amount=amount, method="bank_transfer", reference=ref))
+        return self.service.record_payment(
+            self.accounts[by],
+            RecordPayment(case_id=case_id, amount=amount, method="bank_transfer", reference=ref),
+        )
 
     def campaign(self, policy: str, code: str, **kw: Any) -> str:
         today = self.clock.today()
         args: dict[str, Any] = {
-            "opens_on": today - timedelta(days=10), "closes_on": today + timedelta(days=60),
-            "event_from": today - timedelta(days=60), "event_to": today + timedelta(days=60),
+            "opens_on": today - timedelta(days=10),
+            "closes_on": today + timedelta(days=60),
+            "event_from": today - timedelta(days=60),
+            "event_to": today + timedelta(days=60),
             "title": code,
         }
         args.update(kw)
-        return self.admin.declare_campaign(self.accounts["province_standing"],
-                                           DeclareCampaign(policy=policy, code=code, **args))
+        return self.admin.declare_campaign(
+            self.accounts["province_standing"], DeclareCampaign(policy=policy, code=code, **args)
+        )
 
 
-def build_world(db: Database, tmp_path: Path, clock: Clock | None = None,
-                definitions_dir: Path = DEFS) -> World:
+def build_world(
+    db: Database, tmp_path: Path, clock: Clock | None = None, definitions_dir: Path = DEFS
+) -> World:
     clock = clock or Clock()
     settings = Settings(database_url=db.url, definitions_dir=definitions_dir, data_dir=tmp_path)
     app = bootstrap(settings, engine=db.engine, clock=clock)
@@ -170,23 +220,38 @@ def build_world(db: Database, tmp_path: Path, clock: Clock | None = None,
     a.add_org_unit("test", "LC", "Liên đoàn Lao động tỉnh Lai Châu", OrgLevel.PROVINCE, "VN")
     a.add_org_unit("test", "TP", "Công đoàn phường Tân Phong", OrgLevel.UPPER, "LC", "TP")
     a.add_org_unit("test", "DK", "Công đoàn phường Đoàn Kết", OrgLevel.UPPER, "LC", "DK")
-    a.add_org_unit("test", "CS-A", "CĐCS Công ty CP Thủy điện Nậm Na", OrgLevel.GRASSROOTS, "TP", "TP")
+    a.add_org_unit(
+        "test", "CS-A", "CĐCS Công ty CP Thủy điện Nậm Na", OrgLevel.GRASSROOTS, "TP", "TP"
+    )
     a.add_org_unit("test", "CS-B", "CĐCS Hợp tác xã Chè Tân Uyên", OrgLevel.GRASSROOTS, "TP", "TP")
-    a.add_org_unit("test", "CS-C", "CĐCS Công ty TNHH Xây dựng Đoàn Kết", OrgLevel.GRASSROOTS, "DK", "DK")
+    a.add_org_unit(
+        "test", "CS-C", "CĐCS Công ty TNHH Xây dựng Đoàn Kết", OrgLevel.GRASSROOTS, "DK", "DK"
+    )
     for name, role, unit in [
-        ("officer_a", Role.GRASSROOTS_OFFICER, "CS-A"), ("officer_a2", Role.GRASSROOTS_OFFICER, "CS-A"),
-        ("chair_a", Role.GRASSROOTS_CHAIR, "CS-A"), ("chair_a2", Role.GRASSROOTS_CHAIR, "CS-A"),
-        ("officer_b", Role.GRASSROOTS_OFFICER, "CS-B"), ("chair_b", Role.GRASSROOTS_CHAIR, "CS-B"),
-        ("officer_c", Role.GRASSROOTS_OFFICER, "CS-C"), ("chair_c", Role.GRASSROOTS_CHAIR, "CS-C"),
-        ("upper_tp", Role.UPPER_CHAIR, "TP"), ("upper_tp2", Role.UPPER_CHAIR, "TP"),
+        ("officer_a", Role.GRASSROOTS_OFFICER, "CS-A"),
+        ("officer_a2", Role.GRASSROOTS_OFFICER, "CS-A"),
+        ("chair_a", Role.GRASSROOTS_CHAIR, "CS-A"),
+        ("chair_a2", Role.GRASSROOTS_CHAIR, "CS-A"),
+        ("officer_b", Role.GRASSROOTS_OFFICER, "CS-B"),
+        ("chair_b", Role.GRASSROOTS_CHAIR, "CS-B"),
+        ("officer_c", Role.GRASSROOTS_OFFICER, "CS-C"),
+        ("chair_c", Role.GRASSROOTS_CHAIR, "CS-C"),
+        ("upper_tp", Role.UPPER_CHAIR, "TP"),
+        ("upper_tp2", Role.UPPER_CHAIR, "TP"),
         ("upper_dk", Role.UPPER_CHAIR, "DK"),
-        ("province_standing", Role.PROVINCE_STANDING, "LC"), ("province_standing2", Role.PROVINCE_STANDING, "LC"),
-        ("province_policy", Role.PROVINCE_POLICY, "LC"), ("president", Role.PROVINCE_PRESIDENT, "LC"),
-        ("board1", Role.PROVINCE_BOARD, "LC"), ("board2", Role.PROVINCE_BOARD, "LC"),
+        ("province_standing", Role.PROVINCE_STANDING, "LC"),
+        ("province_standing2", Role.PROVINCE_STANDING, "LC"),
+        ("province_policy", Role.PROVINCE_POLICY, "LC"),
+        ("president", Role.PROVINCE_PRESIDENT, "LC"),
+        ("board1", Role.PROVINCE_BOARD, "LC"),
+        ("board2", Role.PROVINCE_BOARD, "LC"),
         ("board3", Role.PROVINCE_BOARD, "LC"),
-        ("treasurer_province", Role.TREASURER, "LC"), ("treasurer_tp", Role.TREASURER, "TP"),
-        ("treasurer_a", Role.TREASURER, "CS-A"), ("treasurer_c", Role.TREASURER, "CS-C"),
-        ("auditor", Role.AUDITOR, "LC"), ("auditor_tp", Role.AUDITOR, "TP"),
+        ("treasurer_province", Role.TREASURER, "LC"),
+        ("treasurer_tp", Role.TREASURER, "TP"),
+        ("treasurer_a", Role.TREASURER, "CS-A"),
+        ("treasurer_c", Role.TREASURER, "CS-C"),
+        ("auditor", Role.AUDITOR, "LC"),
+        ("auditor_tp", Role.AUDITOR, "TP"),
     ]:
         w.account(name, role, unit)
     year = clock.today().year

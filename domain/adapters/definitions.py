@@ -121,18 +121,28 @@ def publish(conn: Connection, loaded: list[LoadedDefinition], now: datetime) -> 
     for item in loaded:
         d = item.definition
         row = conn.execute(
-            select(SNAPSHOT.c.sha256).where(SNAPSHOT.c.policy == d.policy, SNAPSHOT.c.version == d.version)
+            select(SNAPSHOT.c.sha256).where(
+                SNAPSHOT.c.policy == d.policy, SNAPSHOT.c.version == d.version
+            )
         ).first()
         if row is None:
-            conn.execute(insert(SNAPSHOT).values(
-                policy=d.policy, version=d.version, sha256=item.sha256, content=item.raw, published_at=now
-            ))
+            conn.execute(
+                insert(SNAPSHOT).values(
+                    policy=d.policy,
+                    version=d.version,
+                    sha256=item.sha256,
+                    content=item.raw,
+                    published_at=now,
+                )
+            )
         elif row[0] != item.sha256:
-            problems.append(Problem(
-                f"{item.source}: version",
-                f"{d.policy} version {d.version} is already published with other content; "
-                "bump `version` to publish a change",
-            ))
+            problems.append(
+                Problem(
+                    f"{item.source}: version",
+                    f"{d.policy} version {d.version} is already published with other content; "
+                    "bump `version` to publish a change",
+                )
+            )
     return problems
 
 

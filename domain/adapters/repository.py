@@ -46,7 +46,11 @@ def _t(model: Any) -> Table:
 
 
 CASE, TASK, DECISION, DOCUMENT, PAYMENT = (
-    _t(t.CaseRow), _t(t.TaskRow), _t(t.DecisionRow), _t(t.DocumentRow), _t(t.PaymentRow)
+    _t(t.CaseRow),
+    _t(t.TaskRow),
+    _t(t.DecisionRow),
+    _t(t.DocumentRow),
+    _t(t.PaymentRow),
 )
 MEMBER, MEMBERSHIP, HOUSEHOLD = _t(t.MemberRow), _t(t.MembershipRow), _t(t.HouseholdRow)
 ORG, LINK, ACCOUNT, GRANT = _t(t.OrgUnitRow), _t(t.OrgLinkRow), _t(t.AccountRow), _t(t.RoleGrantRow)
@@ -65,101 +69,217 @@ def case_from_row(r: RowMapping) -> Case:
         else None
     )
     return Case(
-        id=r["id"], policy=r["policy"], policy_version=r["policy_version"], subtype=r["subtype"],
-        member_id=r["member_id"], household_key=r["household_key"], unit_id=r["unit_id"],
-        campaign_id=r["campaign_id"], submitted_by=r["submitted_by"],
-        submitter_person=r["submitter_person"], submitted_at=r["submitted_at"],
-        event_date=r["event_date"], form=dict(r["form"] or {}),
-        entitled_amount=r["entitled_amount"], approved_amount=r["approved_amount"],
-        paid_amount=r["paid_amount"], status=CaseStatus(r["status"]),
-        current_step=r["current_step"], return_step=r["return_step"],
-        paused_clock_used=r["paused_clock_used"], flags=list(r["flags"] or []),
-        batch_id=r["batch_id"], budget_key=key, reserved_amount=r["reserved_amount"],
-        closed_at=r["closed_at"], outcome_reason=r["outcome_reason"], version=r["version"],
+        id=r["id"],
+        policy=r["policy"],
+        policy_version=r["policy_version"],
+        subtype=r["subtype"],
+        member_id=r["member_id"],
+        household_key=r["household_key"],
+        unit_id=r["unit_id"],
+        campaign_id=r["campaign_id"],
+        submitted_by=r["submitted_by"],
+        submitter_person=r["submitter_person"],
+        submitted_at=r["submitted_at"],
+        event_date=r["event_date"],
+        form=dict(r["form"] or {}),
+        entitled_amount=r["entitled_amount"],
+        approved_amount=r["approved_amount"],
+        paid_amount=r["paid_amount"],
+        status=CaseStatus(r["status"]),
+        current_step=r["current_step"],
+        return_step=r["return_step"],
+        paused_clock_used=r["paused_clock_used"],
+        flags=list(r["flags"] or []),
+        batch_id=r["batch_id"],
+        budget_key=key,
+        reserved_amount=r["reserved_amount"],
+        closed_at=r["closed_at"],
+        outcome_reason=r["outcome_reason"],
+        version=r["version"],
     )
 
 
 def case_to_row(c: Case) -> dict[str, Any]:
     return {
-        "id": c.id, "policy": c.policy, "policy_version": c.policy_version, "subtype": c.subtype,
-        "member_id": c.member_id, "household_key": c.household_key, "unit_id": c.unit_id,
-        "campaign_id": c.campaign_id, "submitted_by": c.submitted_by,
-        "submitter_person": c.submitter_person, "submitted_at": c.submitted_at,
-        "event_date": c.event_date, "form": c.form, "entitled_amount": c.entitled_amount,
-        "approved_amount": c.approved_amount, "paid_amount": c.paid_amount,
-        "status": c.status.value, "current_step": c.current_step, "return_step": c.return_step,
-        "paused_clock_used": c.paused_clock_used, "flags": list(c.flags), "batch_id": c.batch_id,
+        "id": c.id,
+        "policy": c.policy,
+        "policy_version": c.policy_version,
+        "subtype": c.subtype,
+        "member_id": c.member_id,
+        "household_key": c.household_key,
+        "unit_id": c.unit_id,
+        "campaign_id": c.campaign_id,
+        "submitted_by": c.submitted_by,
+        "submitter_person": c.submitter_person,
+        "submitted_at": c.submitted_at,
+        "event_date": c.event_date,
+        "form": c.form,
+        "entitled_amount": c.entitled_amount,
+        "approved_amount": c.approved_amount,
+        "paid_amount": c.paid_amount,
+        "status": c.status.value,
+        "current_step": c.current_step,
+        "return_step": c.return_step,
+        "paused_clock_used": c.paused_clock_used,
+        "flags": list(c.flags),
+        "batch_id": c.batch_id,
         "budget_unit_id": c.budget_key.org_unit_id if c.budget_key else None,
         "budget_year": c.budget_key.year if c.budget_key else None,
         "budget_fund": c.budget_key.fund if c.budget_key else None,
-        "reserved_amount": c.reserved_amount, "closed_at": c.closed_at,
-        "outcome_reason": c.outcome_reason, "version": c.version,
+        "reserved_amount": c.reserved_amount,
+        "closed_at": c.closed_at,
+        "outcome_reason": c.outcome_reason,
+        "version": c.version,
     }
 
 
 def task_from_row(r: RowMapping) -> Task:
     return Task(
-        id=r["id"], case_id=r["case_id"], step=r["step"], kind=TaskKind(r["kind"]),
-        role=Role(r["role"]), level=OrgLevel(r["level"]), org_unit_id=r["org_unit_id"],
-        opened_at=r["opened_at"], clock=r["clock"], sla_seconds=r["sla_seconds"],
-        clock_used_before=r["clock_used_before"], remind_at=r["remind_at"], due_at=r["due_at"],
-        escalate_at=r["escalate_at"], approvals_needed=r["approvals_needed"],
-        committee=r["committee"], status=TaskStatus(r["status"]), assignee_id=r["assignee_id"],
-        delegated_by=r["delegated_by"], delegated_until=r["delegated_until"],
-        escalation=Escalation(r["escalation"]), next_check_at=r["next_check_at"],
-        closed_at=r["closed_at"], outcome=r["outcome"], tranche=r["tranche"],
+        id=r["id"],
+        case_id=r["case_id"],
+        step=r["step"],
+        kind=TaskKind(r["kind"]),
+        role=Role(r["role"]),
+        level=OrgLevel(r["level"]),
+        org_unit_id=r["org_unit_id"],
+        opened_at=r["opened_at"],
+        clock=r["clock"],
+        sla_seconds=r["sla_seconds"],
+        clock_used_before=r["clock_used_before"],
+        remind_at=r["remind_at"],
+        due_at=r["due_at"],
+        escalate_at=r["escalate_at"],
+        approvals_needed=r["approvals_needed"],
+        committee=r["committee"],
+        status=TaskStatus(r["status"]),
+        assignee_id=r["assignee_id"],
+        delegated_by=r["delegated_by"],
+        delegated_until=r["delegated_until"],
+        escalation=Escalation(r["escalation"]),
+        next_check_at=r["next_check_at"],
+        closed_at=r["closed_at"],
+        outcome=r["outcome"],
+        tranche=r["tranche"],
     )
 
 
 def task_to_row(x: Task) -> dict[str, Any]:
     return {
-        "id": x.id, "case_id": x.case_id, "step": x.step, "kind": x.kind.value,
-        "role": x.role.value, "level": x.level.value, "org_unit_id": x.org_unit_id,
-        "opened_at": x.opened_at, "clock": x.clock, "sla_seconds": x.sla_seconds,
-        "clock_used_before": x.clock_used_before, "remind_at": x.remind_at, "due_at": x.due_at,
-        "escalate_at": x.escalate_at, "approvals_needed": x.approvals_needed,
-        "committee": x.committee, "status": x.status.value, "assignee_id": x.assignee_id,
-        "delegated_by": x.delegated_by, "delegated_until": x.delegated_until,
-        "escalation": x.escalation.value, "next_check_at": x.next_check_at,
-        "closed_at": x.closed_at, "outcome": x.outcome, "tranche": x.tranche,
+        "id": x.id,
+        "case_id": x.case_id,
+        "step": x.step,
+        "kind": x.kind.value,
+        "role": x.role.value,
+        "level": x.level.value,
+        "org_unit_id": x.org_unit_id,
+        "opened_at": x.opened_at,
+        "clock": x.clock,
+        "sla_seconds": x.sla_seconds,
+        "clock_used_before": x.clock_used_before,
+        "remind_at": x.remind_at,
+        "due_at": x.due_at,
+        "escalate_at": x.escalate_at,
+        "approvals_needed": x.approvals_needed,
+        "committee": x.committee,
+        "status": x.status.value,
+        "assignee_id": x.assignee_id,
+        "delegated_by": x.delegated_by,
+        "delegated_until": x.delegated_until,
+        "escalation": x.escalation.value,
+        "next_check_at": x.next_check_at,
+        "closed_at": x.closed_at,
+        "outcome": x.outcome,
+        "tranche": x.tranche,
     }
 
 
 def decision_from_row(r: RowMapping) -> Decision:
     return Decision(
-        id=r["id"], case_id=r["case_id"], task_id=r["task_id"], step=r["step"],
-        actor_id=r["actor_id"], person_key=r["person_key"],
-        role=Role(r["role"]) if r["role"] else None, org_unit_id=r["org_unit_id"],
-        action=r["action"], amount=r["amount"], reason=r["reason"], at=r["at"],
+        id=r["id"],
+        case_id=r["case_id"],
+        task_id=r["task_id"],
+        step=r["step"],
+        actor_id=r["actor_id"],
+        person_key=r["person_key"],
+        role=Role(r["role"]) if r["role"] else None,
+        org_unit_id=r["org_unit_id"],
+        action=r["action"],
+        amount=r["amount"],
+        reason=r["reason"],
+        at=r["at"],
     )
 
 
 def decision_to_row(d: Decision) -> dict[str, Any]:
     return {
-        "id": d.id, "case_id": d.case_id, "task_id": d.task_id, "step": d.step,
-        "actor_id": d.actor_id, "person_key": d.person_key,
-        "role": d.role.value if d.role else None, "org_unit_id": d.org_unit_id,
-        "action": d.action, "amount": d.amount, "reason": d.reason, "at": d.at,
+        "id": d.id,
+        "case_id": d.case_id,
+        "task_id": d.task_id,
+        "step": d.step,
+        "actor_id": d.actor_id,
+        "person_key": d.person_key,
+        "role": d.role.value if d.role else None,
+        "org_unit_id": d.org_unit_id,
+        "action": d.action,
+        "amount": d.amount,
+        "reason": d.reason,
+        "at": d.at,
     }
 
 
 def document_from_row(r: RowMapping) -> Document:
-    return Document(**{k: r[k] for k in (
-        "id", "case_id", "kind", "filename", "sha256", "size", "content_type", "sensitive",
-        "added_by", "added_at")})
+    return Document(
+        **{
+            k: r[k]
+            for k in (
+                "id",
+                "case_id",
+                "kind",
+                "filename",
+                "sha256",
+                "size",
+                "content_type",
+                "sensitive",
+                "added_by",
+                "added_at",
+            )
+        }
+    )
 
 
 def payment_from_row(r: RowMapping) -> Payment:
-    return Payment(**{k: r[k] for k in (
-        "id", "case_id", "tranche", "amount", "method", "reference", "paid_by", "paid_at")})
+    return Payment(
+        **{
+            k: r[k]
+            for k in (
+                "id",
+                "case_id",
+                "tranche",
+                "amount",
+                "method",
+                "reference",
+                "paid_by",
+                "paid_at",
+            )
+        }
+    )
 
 
 def audit_from_row(r: RowMapping) -> AuditEntry:
     return AuditEntry(
-        seq=r["seq"], at=r["at"], actor_id=r["actor_id"], actor_role=r["actor_role"],
-        org_unit_id=r["org_unit_id"], action=r["action"], entity_type=r["entity_type"],
-        entity_id=r["entity_id"], policy=r["policy"], policy_version=r["policy_version"],
-        payload=json.loads(r["payload"]), prev_hash=r["prev_hash"], entry_hash=r["entry_hash"],
+        seq=r["seq"],
+        at=r["at"],
+        actor_id=r["actor_id"],
+        actor_role=r["actor_role"],
+        org_unit_id=r["org_unit_id"],
+        action=r["action"],
+        entity_type=r["entity_type"],
+        entity_id=r["entity_id"],
+        policy=r["policy"],
+        policy_version=r["policy_version"],
+        payload=json.loads(r["payload"]),
+        prev_hash=r["prev_hash"],
+        entry_hash=r["entry_hash"],
     )
 
 
@@ -180,15 +300,20 @@ class Repository:
         if row is None:
             raise NotFound("case", case_id)
         agg = CaseAggregate(case=case_from_row(row))
-        agg.tasks = [task_from_row(r) for r in self._rows(TASK, TASK.c.case_id == case_id, TASK.c.opened_at)]
+        agg.tasks = [
+            task_from_row(r) for r in self._rows(TASK, TASK.c.case_id == case_id, TASK.c.opened_at)
+        ]
         agg.decisions = [
-            decision_from_row(r) for r in self._rows(DECISION, DECISION.c.case_id == case_id, DECISION.c.at)
+            decision_from_row(r)
+            for r in self._rows(DECISION, DECISION.c.case_id == case_id, DECISION.c.at)
         ]
         agg.documents = [
-            document_from_row(r) for r in self._rows(DOCUMENT, DOCUMENT.c.case_id == case_id, DOCUMENT.c.added_at)
+            document_from_row(r)
+            for r in self._rows(DOCUMENT, DOCUMENT.c.case_id == case_id, DOCUMENT.c.added_at)
         ]
         agg.payments = [
-            payment_from_row(r) for r in self._rows(PAYMENT, PAYMENT.c.case_id == case_id, PAYMENT.c.tranche)
+            payment_from_row(r)
+            for r in self._rows(PAYMENT, PAYMENT.c.case_id == case_id, PAYMENT.c.tranche)
         ]
         return agg
 
@@ -236,7 +361,9 @@ class Repository:
         clash = {k: v for k, v in taken.items() if v != case_id}
         if clash:
             # Lost a race against a concurrent submission for the same event.
-            raise RuleViolation("duplicate_claim", rule="unique_claim", params={"key_kind": "sự việc"})
+            raise RuleViolation(
+                "duplicate_claim", rule="unique_claim", params={"key_kind": "sự việc"}
+            )
         new = [k for k in keys if k not in taken]
         if new:
             self.conn.execute(insert(CLAIM_KEY), [{"key": k, "case_id": case_id} for k in new])
@@ -249,17 +376,34 @@ class Repository:
             raise NotFound("member", member_id)
         periods = tuple(
             MembershipPeriod(p["unit_id"], p["joined_on"], p["left_on"])
-            for p in self._rows(MEMBERSHIP, MEMBERSHIP.c.member_id == member_id, MEMBERSHIP.c.joined_on)
+            for p in self._rows(
+                MEMBERSHIP, MEMBERSHIP.c.member_id == member_id, MEMBERSHIP.c.joined_on
+            )
         )
         return MemberFacts(
-            id=r["id"], cccd=r["cccd"], dob=r["dob"], sex=r["sex"], name_key=r["name_key"],
-            household_key=r["household_key"], commune_code=r["commune_code"], memberships=periods,
+            id=r["id"],
+            cccd=r["cccd"],
+            dob=r["dob"],
+            sex=r["sex"],
+            name_key=r["name_key"],
+            household_key=r["household_key"],
+            commune_code=r["commune_code"],
+            memberships=periods,
         )
 
-    def history(self, member_id: str, household_key: str, exclude: str | None = None) -> tuple[PriorCase, ...]:
+    def history(
+        self, member_id: str, household_key: str, exclude: str | None = None
+    ) -> tuple[PriorCase, ...]:
         q = select(
-            CASE.c.id, CASE.c.policy, CASE.c.subtype, CASE.c.status, CASE.c.entitled_amount,
-            CASE.c.approved_amount, CASE.c.event_date, CASE.c.campaign_id, CASE.c.member_id,
+            CASE.c.id,
+            CASE.c.policy,
+            CASE.c.subtype,
+            CASE.c.status,
+            CASE.c.entitled_amount,
+            CASE.c.approved_amount,
+            CASE.c.event_date,
+            CASE.c.campaign_id,
+            CASE.c.member_id,
             CASE.c.household_key,
         ).where(
             or_(CASE.c.member_id == member_id, CASE.c.household_key == household_key),
@@ -269,11 +413,22 @@ class Repository:
         for r in self.conn.execute(q).mappings():
             if r["id"] == exclude:
                 continue
-            amount = r["approved_amount"] if r["approved_amount"] is not None else r["entitled_amount"]
-            out.append(PriorCase(
-                r["id"], r["policy"], r["subtype"], r["status"], amount, r["event_date"],
-                r["campaign_id"], r["member_id"], r["household_key"],
-            ))
+            amount = (
+                r["approved_amount"] if r["approved_amount"] is not None else r["entitled_amount"]
+            )
+            out.append(
+                PriorCase(
+                    r["id"],
+                    r["policy"],
+                    r["subtype"],
+                    r["status"],
+                    amount,
+                    r["event_date"],
+                    r["campaign_id"],
+                    r["member_id"],
+                    r["household_key"],
+                )
+            )
         return tuple(out)
 
     def lock_household(self, key: str) -> None:
@@ -296,8 +451,9 @@ class Repository:
         if not hashes:
             return {}
         rows = self.conn.execute(
-            select(DOCUMENT.c.sha256, DOCUMENT.c.case_id)
-            .where(DOCUMENT.c.sha256.in_(hashes), DOCUMENT.c.case_id != case_id)
+            select(DOCUMENT.c.sha256, DOCUMENT.c.case_id).where(
+                DOCUMENT.c.sha256.in_(hashes), DOCUMENT.c.case_id != case_id
+            )
         ).all()
         out: dict[str, list[str]] = {}
         for sha, cid in rows:
@@ -305,31 +461,50 @@ class Repository:
         return {k: tuple(v) for k, v in out.items()}
 
     def duplicate_persons(self, member: MemberFacts) -> int:
-        return int(self.conn.execute(
-            select(func.count()).select_from(MEMBER).where(
-                MEMBER.c.name_key == member.name_key, MEMBER.c.dob == member.dob,
-                MEMBER.c.id != member.id,
-            )
-        ).scalar_one())
+        return int(
+            self.conn.execute(
+                select(func.count())
+                .select_from(MEMBER)
+                .where(
+                    MEMBER.c.name_key == member.name_key,
+                    MEMBER.c.dob == member.dob,
+                    MEMBER.c.id != member.id,
+                )
+            ).scalar_one()
+        )
 
     def campaign_facts(self, campaign_id: str) -> CampaignFacts:
-        r = self.conn.execute(select(CAMPAIGN).where(CAMPAIGN.c.id == campaign_id)).mappings().first()
+        r = (
+            self.conn.execute(select(CAMPAIGN).where(CAMPAIGN.c.id == campaign_id))
+            .mappings()
+            .first()
+        )
         if r is None:
             raise NotFound("campaign", campaign_id)
         p = r["params"] or {}
         cutoff = p.get("dues_cutoff")
         return CampaignFacts(
-            id=r["id"], policy=r["policy"], code=r["code"], opens_on=r["opens_on"],
-            closes_on=r["closes_on"], event_from=r["event_from"], event_to=r["event_to"],
+            id=r["id"],
+            policy=r["policy"],
+            code=r["code"],
+            opens_on=r["opens_on"],
+            closes_on=r["closes_on"],
+            event_from=r["event_from"],
+            event_to=r["event_to"],
             affected_communes=frozenset(p.get("affected_communes", [])),
             dues_cutoff=date.fromisoformat(cutoff) if cutoff else None,
             quotas={k: int(v) for k, v in p.get("quotas", {}).items()},
         )
 
     def quota_used(self, campaign_id: str, unit_id: str, exclude: str | None) -> int:
-        q = select(func.count()).select_from(CASE).where(
-            CASE.c.campaign_id == campaign_id, CASE.c.unit_id == unit_id,
-            CASE.c.status.in_(LIVE_STATUSES),
+        q = (
+            select(func.count())
+            .select_from(CASE)
+            .where(
+                CASE.c.campaign_id == campaign_id,
+                CASE.c.unit_id == unit_id,
+                CASE.c.status.in_(LIVE_STATUSES),
+            )
         )
         if exclude:
             q = q.where(CASE.c.id != exclude)
@@ -345,10 +520,13 @@ class Repository:
 
     def parent_of(self, unit_id: str, on: date) -> str | None:
         r = self.conn.execute(
-            select(LINK.c.parent_id).where(
-                LINK.c.child_id == unit_id, LINK.c.valid_from <= on,
+            select(LINK.c.parent_id)
+            .where(
+                LINK.c.child_id == unit_id,
+                LINK.c.valid_from <= on,
                 or_(LINK.c.valid_to.is_(None), LINK.c.valid_to >= on),
-            ).order_by(LINK.c.valid_from.desc())
+            )
+            .order_by(LINK.c.valid_from.desc())
         ).first()
         return r[0] if r else None
 
@@ -373,7 +551,8 @@ class Repository:
     def grants(self, account_id: str, on: date) -> tuple[tuple[Role, str], ...]:
         rows = self.conn.execute(
             select(GRANT.c.role, GRANT.c.org_unit_id).where(
-                GRANT.c.account_id == account_id, GRANT.c.valid_from <= on,
+                GRANT.c.account_id == account_id,
+                GRANT.c.valid_from <= on,
                 or_(GRANT.c.valid_to.is_(None), GRANT.c.valid_to >= on),
             )
         ).all()
@@ -389,7 +568,9 @@ class Repository:
     def budget_available(self, key: BudgetKey) -> int:
         r = self.conn.execute(
             select(BUDGET.c.amount, BUDGET.c.reserved, BUDGET.c.spent).where(
-                BUDGET.c.org_unit_id == key.org_unit_id, BUDGET.c.year == key.year, BUDGET.c.fund == key.fund
+                BUDGET.c.org_unit_id == key.org_unit_id,
+                BUDGET.c.year == key.year,
+                BUDGET.c.fund == key.fund,
             )
         ).first()
         return 0 if r is None else int(r[0] - r[1] - r[2])
@@ -398,19 +579,29 @@ class Repository:
         k, b = op.key, BUDGET.c
         where = and_(b.org_unit_id == k.org_unit_id, b.year == k.year, b.fund == k.fund)
         if op.op == "reserve":
-            stmt = update(BUDGET).where(where, b.amount - b.reserved - b.spent >= op.amount).values(
-                reserved=b.reserved + op.amount
+            stmt = (
+                update(BUDGET)
+                .where(where, b.amount - b.reserved - b.spent >= op.amount)
+                .values(reserved=b.reserved + op.amount)
             )
         elif op.op == "release":
-            stmt = update(BUDGET).where(where, b.reserved >= op.amount).values(reserved=b.reserved - op.amount)
+            stmt = (
+                update(BUDGET)
+                .where(where, b.reserved >= op.amount)
+                .values(reserved=b.reserved - op.amount)
+            )
         else:
-            stmt = update(BUDGET).where(where, b.reserved >= op.amount).values(
-                reserved=b.reserved - op.amount, spent=b.spent + op.amount
+            stmt = (
+                update(BUDGET)
+                .where(where, b.reserved >= op.amount)
+                .values(reserved=b.reserved - op.amount, spent=b.spent + op.amount)
             )
         if self.conn.execute(stmt).rowcount != 1:
             # Another approval took the money first: refuse rather than over-commit.
             raise RuleViolation(
-                "budget_insufficient", rule="budget_available", params={"fund": k.fund, "year": k.year}
+                "budget_insufficient",
+                rule="budget_available",
+                params={"fund": k.fund, "year": k.year},
             )
 
     # --- audit and outbox -----------------------------------------------------------------
@@ -427,31 +618,53 @@ class Repository:
             return
         from domain.audit import canonical_json
 
-        self.conn.execute(insert(AUDIT), [
-            {
-                "seq": e.seq, "at": e.at, "actor_id": e.actor_id, "actor_role": e.actor_role,
-                "org_unit_id": e.org_unit_id, "action": e.action, "entity_type": e.entity_type,
-                "entity_id": e.entity_id, "policy": e.policy, "policy_version": e.policy_version,
-                "payload": canonical_json(e.payload).decode("utf-8"),
-                "prev_hash": e.prev_hash, "entry_hash": e.entry_hash,
-            }
-            for e in entries
-        ])
+        self.conn.execute(
+            insert(AUDIT),
+            [
+                {
+                    "seq": e.seq,
+                    "at": e.at,
+                    "actor_id": e.actor_id,
+                    "actor_role": e.actor_role,
+                    "org_unit_id": e.org_unit_id,
+                    "action": e.action,
+                    "entity_type": e.entity_type,
+                    "entity_id": e.entity_id,
+                    "policy": e.policy,
+                    "policy_version": e.policy_version,
+                    "payload": canonical_json(e.payload).decode("utf-8"),
+                    "prev_hash": e.prev_hash,
+                    "entry_hash": e.entry_hash,
+                }
+                for e in entries
+            ],
+        )
         last = entries[-1]
         self.conn.execute(
-            update(AUDIT_HEAD).where(AUDIT_HEAD.c.id == 1).values(seq=last.seq, entry_hash=last.entry_hash)
+            update(AUDIT_HEAD)
+            .where(AUDIT_HEAD.c.id == 1)
+            .values(seq=last.seq, entry_hash=last.entry_hash)
         )
 
     def add_outbox(self, events: Sequence[Event], now: datetime) -> None:
         if not events:
             return
-        self.conn.execute(insert(OUTBOX), [
-            {
-                "id": e.id, "type": e.type, "case_id": e.case_id, "occurred_at": e.occurred_at,
-                "data": dict(e.data), "status": "pending", "attempts": 0, "available_at": now,
-            }
-            for e in events
-        ])
+        self.conn.execute(
+            insert(OUTBOX),
+            [
+                {
+                    "id": e.id,
+                    "type": e.type,
+                    "case_id": e.case_id,
+                    "occurred_at": e.occurred_at,
+                    "data": dict(e.data),
+                    "status": "pending",
+                    "attempts": 0,
+                    "available_at": now,
+                }
+                for e in events
+            ],
+        )
 
     # --- complaints -------------------------------------------------------------------------
 
@@ -459,7 +672,11 @@ class Repository:
         self.conn.execute(insert(COMPLAINT).values(**c.__dict__))
 
     def complaint(self, complaint_id: str) -> Complaint:
-        r = self.conn.execute(select(COMPLAINT).where(COMPLAINT.c.id == complaint_id)).mappings().first()
+        r = (
+            self.conn.execute(select(COMPLAINT).where(COMPLAINT.c.id == complaint_id))
+            .mappings()
+            .first()
+        )
         if r is None:
             raise NotFound("complaint", complaint_id)
         return Complaint(**dict(r))

@@ -47,7 +47,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:  # noqa: ARG002
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -167,7 +167,9 @@ class CaseRow(SQLModel, table=True):
     member_id: str = Field(foreign_key="member.id", index=True, max_length=36)
     household_key: str = Field(max_length=64, index=True)
     unit_id: str = Field(foreign_key="org_unit.id", max_length=64)
-    campaign_id: str | None = Field(default=None, foreign_key="campaign.id", index=True, max_length=36)
+    campaign_id: str | None = Field(
+        default=None, foreign_key="campaign.id", index=True, max_length=36
+    )
     submitted_by: str = Field(max_length=36)
     submitter_person: str = Field(max_length=36)
     submitted_at: datetime = _ts()
@@ -274,7 +276,9 @@ class BudgetRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("org_unit_id", "year", "fund", name="uq_budget_unit_year_fund"),
         # The database itself refuses over-commitment, whatever the code path.
-        CheckConstraint("reserved >= 0 AND spent >= 0 AND reserved + spent <= amount", name="within"),
+        CheckConstraint(
+            "reserved >= 0 AND spent >= 0 AND reserved + spent <= amount", name="within"
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     org_unit_id: str = Field(foreign_key="org_unit.id", max_length=64)
@@ -313,7 +317,9 @@ class AuditEntryRow(SQLModel, table=True):
 
     __tablename__ = "audit_entry"
     __table_args__ = (Index("ix_audit_entity", "entity_type", "entity_id", "seq"),)
-    seq: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
     at: datetime = _ts()
     actor_id: str | None = Field(default=None, max_length=36, index=True)
     actor_role: str | None = Field(default=None, max_length=40)

@@ -33,7 +33,10 @@ class UnitOfWork:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         try:
             if self.tx.is_active:
@@ -64,11 +67,18 @@ class UnitOfWork:
             for intent in self._audit:
                 seq += 1
                 entry = seal(
-                    seq=seq, prev_hash=head, at=now, actor_id=intent.actor_id,
-                    actor_role=intent.actor_role, org_unit_id=intent.org_unit_id,
-                    action=intent.action, entity_type=intent.entity_type,
-                    entity_id=intent.entity_id, policy=intent.policy,
-                    policy_version=intent.policy_version, payload=intent.payload,
+                    seq=seq,
+                    prev_hash=head,
+                    at=now,
+                    actor_id=intent.actor_id,
+                    actor_role=intent.actor_role,
+                    org_unit_id=intent.org_unit_id,
+                    action=intent.action,
+                    entity_type=intent.entity_type,
+                    entity_id=intent.entity_id,
+                    policy=intent.policy,
+                    policy_version=intent.policy_version,
+                    payload=intent.payload,
                 )
                 entries.append(entry)
                 head = entry.entry_hash

@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
 
+from domain.engine.context import Ctx
 from domain.errors import InvalidRequest, Problem, RuleViolation
 from domain.model import CaseAggregate
 from domain.rules.builtin import UniqueClaimParams, claim_key
@@ -12,8 +13,6 @@ from domain.rules.registry import CONDITIONS, RULES, CheckResult, Outcome
 from domain.text import nfc
 from domain.workcalendar import VN_TZ
 from domain.workflow import Condition, Definition, FieldType, Stage
-
-from domain.engine.context import Ctx
 
 _STAGE_ORDER: Mapping[str, int] = {"intake": 0, "screening": 1, "approval": 2, "payment": 3}
 
@@ -34,7 +33,9 @@ def validate_form(
                 problems.append(Problem(f"form.{name}", "required"))
             continue
         try:
-            out[name] = _coerce(spec.type, value, spec.choices, spec.minimum, spec.maximum, spec.max_length)
+            out[name] = _coerce(
+                spec.type, value, spec.choices, spec.minimum, spec.maximum, spec.max_length
+            )
         except ValueError as exc:
             problems.append(Problem(f"form.{name}", str(exc)))
     if problems:
@@ -106,7 +107,10 @@ def entitled_amount(
         raise InvalidRequest(
             "invalid_field",
             field="requested_amount",
-            params={"field": "requested_amount", "reason": "must be a positive whole number of đồng"},
+            params={
+                "field": "requested_amount",
+                "reason": "must be a positive whole number of đồng",
+            },
         )
     topups = sum(t.amount for t in rule.topups if form.get(t.field) is True)
     if rule.fixed is not None:
@@ -121,7 +125,8 @@ def entitled_amount(
             )
         total = rule.per_unit * min(units, rule.max_units or units) + topups
     else:
-        assert rule.minimum is not None and rule.maximum is not None
+        if rule.minimum is None or rule.maximum is None:  # guaranteed by the schema
+            raise RuntimeError("range amount rule without bounds")
         if requested is None:
             raise InvalidRequest(
                 "invalid_field",
@@ -222,8 +227,12 @@ def evaluate(
             if verdict.ok:
                 outcome = Outcome.PASSED
             else:
-                outcome = Outcome.FAILED if (use.on_fail or spec.on_fail) == "refuse" else Outcome.FLAGGED
-            results.append(CheckResult(use.rule, spec.code, outcome, verdict.reason, verdict.params))
+                outcome = (
+                    Outcome.FAILED if (use.on_fail or spec.on_fail) == "refuse" else Outcome.FLAGGED
+                )
+            results.append(
+                CheckResult(use.rule, spec.code, outcome, verdict.reason, verdict.params)
+            )
         if _STAGE_ORDER[stage] >= _STAGE_ORDER[defn.documents_due]:
             missing = missing_documents(defn, agg)
             results.append(

@@ -2,14 +2,13 @@
 
 from datetime import datetime
 
+from domain.engine.context import Actor, Ctx
 from domain.errors import Conflict, InvalidRequest, PermissionDenied
 from domain.ids import new_id
 from domain.model import CaseAggregate, Escalation, Task, TaskKind
 from domain.roles import OrgLevel, Role
 from domain.workcalendar import Duration
 from domain.workflow import ApprovalStep, MemberInputStep, PaymentStep
-
-from domain.engine.context import Actor, Ctx
 
 REMIND_AT = 0.75
 """Share of the SLA after which the holder gets a reminder."""
@@ -25,7 +24,10 @@ def unit_at(ctx: Ctx, level: OrgLevel) -> str:
         raise InvalidRequest(
             "invalid_field",
             field="unit_id",
-            params={"field": "unit_id", "reason": f"the case's unit has no {level.value} level above it"},
+            params={
+                "field": "unit_id",
+                "reason": f"the case's unit has no {level.value} level above it",
+            },
         )
     return unit
 
@@ -48,7 +50,11 @@ def open_task(
     if isinstance(step, MemberInputStep):
         kind, role, level = TaskKind.MEMBER_INPUT, Role.GRASSROOTS_OFFICER, OrgLevel.GRASSROOTS
         expiry = Duration.parse(step.expire_after) if step.expire_after else None
-        escalate = cal.add(now, expiry) if expiry else cal.add_clock_seconds(now, remaining + total, sla.unit)
+        escalate = (
+            cal.add(now, expiry)
+            if expiry
+            else cal.add_clock_seconds(now, remaining + total, sla.unit)
+        )
     else:
         kind = TaskKind.PAYMENT if isinstance(step, PaymentStep) else TaskKind.APPROVAL
         role, level = step.role, step.level

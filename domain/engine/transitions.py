@@ -9,6 +9,24 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 from domain import events as ev
+from domain.engine.context import SYSTEM, Actor, Ctx
+from domain.engine.evaluation import (
+    condition_holds,
+    entitled_amount,
+    evaluate,
+    facts_for,
+    new_flags,
+    refuse_on_failure,
+    validate_form,
+)
+from domain.engine.tasks import (
+    assignment_active,
+    authorize,
+    clock_used,
+    due_escalation,
+    next_check,
+    open_task,
+)
 from domain.errors import Conflict, InvalidRequest, PermissionDenied, RuleViolation
 from domain.ids import new_id
 from domain.model import (
@@ -36,25 +54,6 @@ from domain.workflow import (
     PaymentStep,
 )
 
-from domain.engine.context import SYSTEM, Actor, Ctx
-from domain.engine.evaluation import (
-    condition_holds,
-    entitled_amount,
-    evaluate,
-    facts_for,
-    new_flags,
-    refuse_on_failure,
-    validate_form,
-)
-from domain.engine.tasks import (
-    assignment_active,
-    authorize,
-    clock_used,
-    due_escalation,
-    next_check,
-    open_task,
-)
-
 DecideAction = Literal["approve", "reject", "return"]
 MAX_DELEGATION = timedelta(days=90)
 
@@ -75,6 +74,7 @@ def _audit(
     *,
     entity: tuple[str, str] | None = None,
 ) -> None:
+    del ctx  # same call shape as _event; the entry's time is set when the chain is sealed
     entity_type, entity_id = entity or ("case", agg.case.id)
     agg.audit.append(
         AuditIntent(
@@ -224,7 +224,9 @@ def _document(
         )
     if size < 0:
         raise InvalidRequest(
-            "invalid_field", field="documents.size", params={"field": "documents.size", "reason": ">= 0"}
+            "invalid_field",
+            field="documents.size",
+            params={"field": "documents.size", "reason": ">= 0"},
         )
     return Document(
         id=new_id(),
@@ -244,16 +246,25 @@ def screen(ctx: Ctx, agg: CaseAggregate) -> None:
     """The automatic step: re-run the history checks, then route to the first human step."""
     case = agg.case
     if case.status is not CaseStatus.SCREENING:
-        raise Conflict("transition_not_allowed", params={"action": "screen", "status": case.status.value})
+        raise Conflict(
+            "transition_not_allowed", params={"action": "screen", "status": case.status.value}
+        )
     step = ctx.defn.steps[case.current_step]
     if not isinstance(step, AutomaticStep):
-        raise Conflict("transition_not_allowed", params={"action": "screen", "status": case.status.value})
+        raise Conflict(
+            "transition_not_allowed", params={"action": "screen", "status": case.status.value}
+        )
     results = evaluate(ctx, agg, facts_for(ctx, agg, "screening"))
     failed = [r for r in results if r.outcome is Outcome.FAILED]
     if failed:
         _finish(ctx, agg, CaseStatus.REJECTED, f"ineligible:{failed[0].reason}")
         _audit(
-            ctx, agg, "case.screened", SYSTEM, None, None,
+            ctx,
+            agg,
+            "case.screened",
+            SYSTEM,
+            None,
+            None,
             {"result": "rejected", "checks": _checks_json(results)},
         )
         _event(ctx, agg, ev.CASE_REJECTED, reason=failed[0].reason, by_system=True)
@@ -261,7 +272,12 @@ def screen(ctx: Ctx, agg: CaseAggregate) -> None:
     flags = new_flags(agg, results)
     route, extra = _advance(ctx, agg, step.next, SYSTEM)
     _audit(
-        ctx, agg, "case.screened", SYSTEM, None, None,
+        ctx,
+        agg,
+        "case.screened",
+        SYSTEM,
+        None,
+        None,
         {
             "result": "routed",
             "route": route,
@@ -275,7 +291,9 @@ def screen(ctx: Ctx, agg: CaseAggregate) -> None:
         _event(ctx, agg, ev.CASE_FLAGGED, flags=",".join(flags))
 
 
-def _advance(ctx: Ctx, agg: CaseAggregate, target: str, actor: Actor) -> tuple[list[str], list[CheckResult]]:
+def _advance(
+    ctx: Ctx, agg: CaseAggregate, target: str, actor: Actor
+) -> tuple[list[str], list[CheckResult]]:
     """Follow automatic and decision steps from `target` until a human step or an outcome."""
     defn, case = ctx.defn, agg.case
     route: list[str] = []
@@ -299,12 +317,28 @@ def _advance(ctx: Ctx, agg: CaseAggregate, target: str, actor: Actor) -> tuple[l
         elif isinstance(step, ApprovalStep):
             case.status = CaseStatus.IN_REVIEW
             task = open_task(ctx, agg, target, step)
-            _event(ctx, agg, ev.TASK_OPENED, task=task.id, step=target, role=task.role.value, unit=task.org_unit_id)
+            _event(
+                ctx,
+                agg,
+                ev.TASK_OPENED,
+                task=task.id,
+                step=target,
+                role=task.role.value,
+                unit=task.org_unit_id,
+            )
             return route, extra
         elif isinstance(step, MemberInputStep):
             case.status = CaseStatus.AWAITING_INFO
             task = open_task(ctx, agg, target, step)
-            _event(ctx, agg, ev.TASK_OPENED, task=task.id, step=target, role=task.role.value, unit=task.org_unit_id)
+            _event(
+                ctx,
+                agg,
+                ev.TASK_OPENED,
+                task=task.id,
+                step=target,
+                role=task.role.value,
+                unit=task.org_unit_id,
+            )
             return route, extra
         else:
             assert isinstance(step, PaymentStep)
@@ -314,7 +348,15 @@ def _advance(ctx: Ctx, agg: CaseAggregate, target: str, actor: Actor) -> tuple[l
                 case.approved_amount = case.entitled_amount
             task = open_task(ctx, agg, target, step, tranche=1)
             _event(ctx, agg, ev.CASE_APPROVED, amount=case.amount)
-            _event(ctx, agg, ev.TASK_OPENED, task=task.id, step=target, role=task.role.value, unit=task.org_unit_id)
+            _event(
+                ctx,
+                agg,
+                ev.TASK_OPENED,
+                task=task.id,
+                step=target,
+                role=task.role.value,
+                unit=task.org_unit_id,
+            )
             return route, extra
     raise RuntimeError(f"routing loop in {defn.policy} v{defn.version}")
 
@@ -387,7 +429,9 @@ def decide(
     assert isinstance(step, ApprovalStep)
     reason = reason.strip() if reason else None
     if action in ("reject", "return") and not reason:
-        raise InvalidRequest("invalid_field", field="reason", params={"field": "reason", "reason": "required"})
+        raise InvalidRequest(
+            "invalid_field", field="reason", params={"field": "reason", "reason": "required"}
+        )
     if action == "return" and (step.next.returned is None or task.committee):
         raise InvalidRequest(
             "invalid_field",
@@ -414,7 +458,9 @@ def decide(
             lowered = True
     elif amount is not None:
         raise InvalidRequest(
-            "invalid_field", field="amount", params={"field": "amount", "reason": "only with approve"}
+            "invalid_field",
+            field="amount",
+            params={"field": "amount", "reason": "only with approve"},
         )
 
     approvers = frozenset(d.person_key for d in agg.decisions if d.task_id == task.id)
@@ -492,7 +538,9 @@ def decide(
             "delegated_by": task.delegated_by if task.assignee_id == actor.account_id else None,
         },
     )
-    _event(ctx, agg, ev.TASK_DECIDED, task=task.id, step=task.step, action=action_name, outcome=outcome)
+    _event(
+        ctx, agg, ev.TASK_DECIDED, task=task.id, step=task.step, action=action_name, outcome=outcome
+    )
     if flags:
         _event(ctx, agg, ev.CASE_FLAGGED, flags=",".join(flags))
 
@@ -548,7 +596,8 @@ def provide_information(
     case = agg.case
     if case.status is not CaseStatus.AWAITING_INFO or case.return_step is None:
         raise Conflict(
-            "transition_not_allowed", params={"action": "provide information", "status": case.status.value}
+            "transition_not_allowed",
+            params={"action": "provide information", "status": case.status.value},
         )
     _require_case_officer(ctx, agg, actor)
     if not form and not documents:
@@ -563,7 +612,10 @@ def provide_information(
         agg.add_document(_document(ctx, agg, actor, kind, filename, sha256, size, content_type))
     if case.approved_amount is None:
         case.entitled_amount = entitled_amount(
-            ctx.defn, case.subtype, merged, case.entitled_amount if _is_range(ctx, case) else None,
+            ctx.defn,
+            case.subtype,
+            merged,
+            case.entitled_amount if _is_range(ctx, case) else None,
             _prior_in_campaign(ctx, agg),
         )
     results = evaluate(ctx, agg, facts_for(ctx, agg, "intake", actor.facts("submit")))
@@ -585,7 +637,12 @@ def provide_information(
     case.return_step = None
     case.paused_clock_used = 0
     _audit(
-        ctx, agg, "case.info_provided", actor, Role.GRASSROOTS_OFFICER, case.unit_id,
+        ctx,
+        agg,
+        "case.info_provided",
+        actor,
+        Role.GRASSROOTS_OFFICER,
+        case.unit_id,
         {
             "fields": sorted(updates),
             "documents": [d.sha256 for d in agg.new_documents],
@@ -596,7 +653,15 @@ def provide_information(
         },
     )
     _event(ctx, agg, ev.CASE_INFO_PROVIDED, step=step_id)
-    _event(ctx, agg, ev.TASK_OPENED, task=task.id, step=step_id, role=task.role.value, unit=task.org_unit_id)
+    _event(
+        ctx,
+        agg,
+        ev.TASK_OPENED,
+        task=task.id,
+        step=step_id,
+        role=task.role.value,
+        unit=task.org_unit_id,
+    )
 
 
 def _is_range(ctx: Ctx, case: Case) -> bool:
@@ -608,7 +673,9 @@ def _prior_in_campaign(ctx: Ctx, agg: CaseAggregate) -> int:
     return sum(
         p.amount
         for p in ctx.facts.history
-        if p.id != c.id and p.member_id == c.member_id and p.campaign_id == c.campaign_id
+        if p.id != c.id
+        and p.member_id == c.member_id
+        and p.campaign_id == c.campaign_id
         and p.policy == c.policy
     )
 
@@ -617,12 +684,19 @@ def withdraw(ctx: Ctx, agg: CaseAggregate, *, actor: Actor, reason: str | None) 
     """The submitting unit withdraws; a reserved budget is released. Not once money was paid."""
     case = agg.case
     if case.terminal or case.paid_amount > 0:
-        raise Conflict("transition_not_allowed", params={"action": "withdraw", "status": case.status.value})
+        raise Conflict(
+            "transition_not_allowed", params={"action": "withdraw", "status": case.status.value}
+        )
     _require_case_officer(ctx, agg, actor)
     released = case.reserved_amount
     _finish(ctx, agg, CaseStatus.WITHDRAWN, "withdrawn")
     _audit(
-        ctx, agg, "case.withdrawn", actor, Role.GRASSROOTS_OFFICER, case.unit_id,
+        ctx,
+        agg,
+        "case.withdrawn",
+        actor,
+        Role.GRASSROOTS_OFFICER,
+        case.unit_id,
         {"released": released, "reason_sha256": digest(reason)},
     )
     _event(ctx, agg, ev.CASE_WITHDRAWN, released=released)
@@ -646,7 +720,16 @@ def claim(ctx: Ctx, agg: CaseAggregate, *, task_id: str, actor: Actor) -> None:
     task.delegated_by = None
     task.delegated_until = None
     agg.touch(task)
-    _audit(ctx, agg, "task.claimed", actor, task.role, task.org_unit_id, {"task": task.id}, entity=("task", task.id))
+    _audit(
+        ctx,
+        agg,
+        "task.claimed",
+        actor,
+        task.role,
+        task.org_unit_id,
+        {"task": task.id},
+        entity=("task", task.id),
+    )
     _event(ctx, agg, ev.TASK_CLAIMED, task=task.id, assignee=actor.account_id)
 
 
@@ -666,7 +749,16 @@ def release(ctx: Ctx, agg: CaseAggregate, *, task_id: str, actor: Actor) -> None
     task.delegated_by = None
     task.delegated_until = None
     agg.touch(task)
-    _audit(ctx, agg, "task.released", actor, task.role, task.org_unit_id, {"task": task.id}, entity=("task", task.id))
+    _audit(
+        ctx,
+        agg,
+        "task.released",
+        actor,
+        task.role,
+        task.org_unit_id,
+        {"task": task.id},
+        entity=("task", task.id),
+    )
     _event(ctx, agg, ev.TASK_RELEASED, task=task.id)
 
 
@@ -683,24 +775,36 @@ def delegate(
         raise Conflict("task_not_open")
     authorize(ctx, task, actor)
     if to.account_id == actor.account_id:
-        raise InvalidRequest("invalid_field", field="to", params={"field": "to", "reason": "yourself"})
+        raise InvalidRequest(
+            "invalid_field", field="to", params={"field": "to", "reason": "yourself"}
+        )
     if until <= ctx.now or until > ctx.now + MAX_DELEGATION:
         raise InvalidRequest(
-            "invalid_field", field="until", params={"field": "until", "reason": "within the next 90 days"}
+            "invalid_field",
+            field="until",
+            params={"field": "until", "reason": "within the next 90 days"},
         )
     approving = [r for r in Role if r not in (Role.MEMBER, Role.AUDITOR, Role.ADMIN)]
     if not to.holds_any(ctx.chain_at_or_above(task.level), approving):
         raise InvalidRequest(
             "invalid_field",
             field="to",
-            params={"field": "to", "reason": "the delegate holds no union role at this unit or above"},
+            params={
+                "field": "to",
+                "reason": "the delegate holds no union role at this unit or above",
+            },
         )
     task.assignee_id = to.account_id
     task.delegated_by = actor.account_id
     task.delegated_until = until
     agg.touch(task)
     _audit(
-        ctx, agg, "task.delegated", actor, task.role, task.org_unit_id,
+        ctx,
+        agg,
+        "task.delegated",
+        actor,
+        task.role,
+        task.org_unit_id,
         {"task": task.id, "to": to.account_id, "until": until.isoformat()},
         entity=("task", task.id),
     )
@@ -751,7 +855,12 @@ def escalate(ctx: Ctx, agg: CaseAggregate, *, task_id: str) -> bool:
         if "SLA" not in agg.case.flags:
             agg.case.flags.append("SLA")
         _audit(
-            ctx, agg, "task.escalated", SYSTEM, None, None,
+            ctx,
+            agg,
+            "task.escalated",
+            SYSTEM,
+            None,
+            None,
             {
                 "task": task.id,
                 "step": task.step,
@@ -762,10 +871,17 @@ def escalate(ctx: Ctx, agg: CaseAggregate, *, task_id: str) -> bool:
                 "flags": ["SLA"],
             },
         )
-        _event(ctx, agg, ev.TASK_ESCALATED, task=task.id, role=task.role.value, unit=task.org_unit_id)
+        _event(
+            ctx, agg, ev.TASK_ESCALATED, task=task.id, role=task.role.value, unit=task.org_unit_id
+        )
     else:
         _audit(
-            ctx, agg, "task.sla", SYSTEM, None, None,
+            ctx,
+            agg,
+            "task.sla",
+            SYSTEM,
+            None,
+            None,
             {"task": task.id, "step": task.step, "level": target.value},
         )
     return True
@@ -801,19 +917,25 @@ def record_payment(
     """The treasurer pays the next tranche; the reservation becomes spending."""
     case = agg.case
     if case.status is not CaseStatus.APPROVED:
-        raise Conflict("transition_not_allowed", params={"action": "pay", "status": case.status.value})
+        raise Conflict(
+            "transition_not_allowed", params={"action": "pay", "status": case.status.value}
+        )
     task = next((t for t in agg.open_tasks() if t.kind is TaskKind.PAYMENT), None)
     if task is None:
         raise Conflict("task_not_open")
     authorize(ctx, task, actor)
     if method not in ("bank_transfer", "cash"):
         raise InvalidRequest(
-            "invalid_field", field="method", params={"field": "method", "reason": "bank_transfer or cash"}
+            "invalid_field",
+            field="method",
+            params={"field": "method", "reason": "bank_transfer or cash"},
         )
     reference = reference.strip()
     if not reference or len(reference) > 100:
         raise InvalidRequest(
-            "invalid_field", field="reference", params={"field": "reference", "reason": "1–100 characters"}
+            "invalid_field",
+            field="reference",
+            params={"field": "reference", "reason": "1–100 characters"},
         )
     tranche = task.tranche or 1
     expected = tranche_amount(ctx, agg, tranche)
@@ -869,9 +991,22 @@ def record_payment(
         _finish(ctx, agg, CaseStatus.PAID, "paid")
     else:
         nxt = open_task(ctx, agg, task.step, step, tranche=tranche + 1)
-        _event(ctx, agg, ev.TASK_OPENED, task=nxt.id, step=task.step, role=nxt.role.value, unit=nxt.org_unit_id)
+        _event(
+            ctx,
+            agg,
+            ev.TASK_OPENED,
+            task=nxt.id,
+            step=task.step,
+            role=nxt.role.value,
+            unit=nxt.org_unit_id,
+        )
     _audit(
-        ctx, agg, "case.payment_recorded", actor, task.role, task.org_unit_id,
+        ctx,
+        agg,
+        "case.payment_recorded",
+        actor,
+        task.role,
+        task.org_unit_id,
         {
             "payment": payment.id,
             "tranche": tranche,

@@ -5,7 +5,7 @@ the command or flags the case by default; a definition may override the latter p
 """
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -256,7 +256,10 @@ def frequency_cap(facts: Facts, params: BaseModel) -> Verdict:
     if count <= params.max_count:
         return PASS
     return fail(
-        "frequency_cap", count=count, max_count=params.max_count, period=_period_label(params.within)
+        "frequency_cap",
+        count=count,
+        max_count=params.max_count,
+        period=_period_label(params.within),
     )
 
 

@@ -121,7 +121,9 @@ class ConditionSpec:
 CONDITIONS: dict[str, ConditionSpec] = {}
 
 
-def condition(name: str, *, params: type[BaseModel] = NoParams) -> Callable[[ConditionFn], ConditionFn]:
+def condition(
+    name: str, *, params: type[BaseModel] = NoParams
+) -> Callable[[ConditionFn], ConditionFn]:
     """Register a pure routing predicate for decision steps."""
 
     def register(fn: ConditionFn) -> ConditionFn:

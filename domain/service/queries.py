@@ -18,9 +18,11 @@ def iter_audit(engine: Engine, start_seq: int = 1) -> Iterator[AuditEntry]:
     seq = start_seq - 1
     while True:
         with engine.connect().execution_options(**READ_ONLY) as conn:
-            rows = list(conn.execute(
-                select(AUDIT).where(AUDIT.c.seq > seq).order_by(AUDIT.c.seq).limit(BATCH)
-            ).mappings())
+            rows = list(
+                conn.execute(
+                    select(AUDIT).where(AUDIT.c.seq > seq).order_by(AUDIT.c.seq).limit(BATCH)
+                ).mappings()
+            )
         if not rows:
             return
         for r in rows:
@@ -36,8 +38,14 @@ def verify_audit(engine: Engine) -> VerifyResult:
     with engine.connect().execution_options(**READ_ONLY) as conn:
         head_seq, head_hash = conn.execute(select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.entry_hash)).one()
     if head_seq != result.head_seq or head_hash != result.head_hash:
-        return VerifyResult(False, result.checked, result.head_seq, result.head_hash, result.head_seq + 1,
-                            "the chain ends before the recorded head: entries were removed")
+        return VerifyResult(
+            False,
+            result.checked,
+            result.head_seq,
+            result.head_hash,
+            result.head_seq + 1,
+            "the chain ends before the recorded head: entries were removed",
+        )
     return result
 
 
@@ -47,12 +55,24 @@ def verify_against_checkpoint(engine: Engine, cp: Checkpoint) -> VerifyResult:
     if not result.ok:
         return result
     if result.head_seq < cp.seq:
-        return VerifyResult(False, result.checked, result.head_seq, result.head_hash, cp.seq,
-                            "the chain is shorter than the checkpoint: entries were removed")
+        return VerifyResult(
+            False,
+            result.checked,
+            result.head_seq,
+            result.head_hash,
+            cp.seq,
+            "the chain is shorter than the checkpoint: entries were removed",
+        )
     for e in iter_audit(engine, cp.seq):
         if e.entry_hash != cp.entry_hash:
-            return VerifyResult(False, result.checked, result.head_seq, result.head_hash, cp.seq,
-                                "the entry differs from the checkpoint: the chain was rewritten")
+            return VerifyResult(
+                False,
+                result.checked,
+                result.head_seq,
+                result.head_hash,
+                cp.seq,
+                "the entry differs from the checkpoint: the chain was rewritten",
+            )
         break
     return result
 
@@ -82,16 +102,30 @@ def case_trail(engine: Engine, case_id: str) -> list[TrailEntry]:
     with engine.connect().execution_options(**READ_ONLY) as conn:
         task_ids = [r[0] for r in conn.execute(select(TASK.c.id).where(TASK.c.case_id == case_id))]
         rows = conn.execute(
-            select(AUDIT).where(
+            select(AUDIT)
+            .where(
                 ((AUDIT.c.entity_type == "case") & (AUDIT.c.entity_id == case_id))
                 | ((AUDIT.c.entity_type == "task") & AUDIT.c.entity_id.in_(task_ids or [""]))
-            ).order_by(AUDIT.c.seq)
+            )
+            .order_by(AUDIT.c.seq)
         ).mappings()
         out = []
         for r in rows:
             e = audit_from_row(r)
-            out.append(TrailEntry(e.seq, e.at, e.action, e.actor_id, e.actor_role, e.org_unit_id,
-                                  e.policy_version, dict(e.payload), e.prev_hash, e.entry_hash))
+            out.append(
+                TrailEntry(
+                    e.seq,
+                    e.at,
+                    e.action,
+                    e.actor_id,
+                    e.actor_role,
+                    e.org_unit_id,
+                    e.policy_version,
+                    dict(e.payload),
+                    e.prev_hash,
+                    e.entry_hash,
+                )
+            )
         return out
 
 
@@ -103,6 +137,9 @@ def case_status(engine: Engine, case_id: str) -> dict[str, object] | None:
 
 def open_tasks(engine: Engine, case_id: str) -> list[dict[str, object]]:
     with engine.connect().execution_options(**READ_ONLY) as conn:
-        return [dict(r) for r in conn.execute(
-            select(TASK).where(TASK.c.case_id == case_id, TASK.c.status == "open")
-        ).mappings()]
+        return [
+            dict(r)
+            for r in conn.execute(
+                select(TASK).where(TASK.c.case_id == case_id, TASK.c.status == "open")
+            ).mappings()
+        ]

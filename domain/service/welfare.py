@@ -22,6 +22,7 @@ from domain.errors import Conflict, DomainError, InvalidRequest, PermissionDenie
 from domain.model import BudgetKey, Case, CaseAggregate
 from domain.rules.facts import CaseFacts, Facts
 from domain.service.commands import (
+    CaseItem,
     Decide,
     Delegate,
     ProvideInformation,
@@ -103,20 +104,37 @@ class WelfareService:
             grants=repo.grants(acc["id"], now.astimezone(VN_TZ).date()),
         )
 
-    def _ctx(self, repo: Repository, defn: Definition, case: Case, now: datetime, *,
-             doc_hashes: list[str] | None = None) -> Ctx:
+    def _ctx(
+        self,
+        repo: Repository,
+        defn: Definition,
+        case: Case,
+        now: datetime,
+        *,
+        doc_hashes: list[str] | None = None,
+    ) -> Ctx:
         today = now.astimezone(VN_TZ).date()
         member = repo.member_facts(case.member_id)
         ancestry = repo.ancestry(case.unit_id, today)
         unit_row = repo.unit(case.unit_id)
         campaign = repo.campaign_facts(case.campaign_id) if case.campaign_id else None
         cf = CaseFacts(
-            id=case.id, policy=case.policy, subtype=case.subtype, event_date=case.event_date,
-            submitted_on=case.submitted_at.astimezone(VN_TZ).date(), form=case.form,
-            amount=case.amount, flags=frozenset(case.flags), unit_id=case.unit_id,
-            unit_commune=unit_row["commune_code"], campaign_id=case.campaign_id, documents=(),
+            id=case.id,
+            policy=case.policy,
+            subtype=case.subtype,
+            event_date=case.event_date,
+            submitted_on=case.submitted_at.astimezone(VN_TZ).date(),
+            form=case.form,
+            amount=case.amount,
+            flags=frozenset(case.flags),
+            unit_id=case.unit_id,
+            unit_commune=unit_row["commune_code"],
+            campaign_id=case.campaign_id,
+            documents=(),
         )
-        base = Facts(stage="intake", now=now, today=today, case=cf, member=member, campaign=campaign)
+        base = Facts(
+            stage="intake", now=now, today=today, case=cf, member=member, campaign=campaign
+        )
         keys = claim_keys(defn, base) if case.subtype in defn.subtypes else []
         funding = defn.funding_for(case.subtype) if case.subtype in defn.subtypes else defn.funding
         budget_unit = ancestry.get(funding.level)
@@ -128,7 +146,9 @@ class WelfareService:
             reused_documents=repo.reused_documents(doc_hashes or [], case.id),
             duplicate_persons=repo.duplicate_persons(member),
             budget_available=repo.budget_available(budget_key) if budget_key else None,
-            quota_used=repo.quota_used(case.campaign_id, case.unit_id, case.id) if case.campaign_id else None,
+            quota_used=repo.quota_used(case.campaign_id, case.unit_id, case.id)
+            if case.campaign_id
+            else None,
         )
         return Ctx(defn, self.calendar, now, ancestry, facts, budget_key)
 
@@ -141,39 +161,61 @@ class WelfareService:
 
     # --- submission ---------------------------------------------------------------------
 
-    def _submit_one(self, uow: UnitOfWork, actor: Actor, defn: Definition, unit_id: str,
-                    campaign_id: str | None, item: SubmitCase | object, now: datetime,
-                    batch_id: str | None = None) -> CaseAggregate:
-        assert hasattr(item, "member_id")
+    def _submit_one(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        defn: Definition,
+        unit_id: str,
+        campaign_id: str | None,
+        item: CaseItem,
+        now: datetime,
+        batch_id: str | None = None,
+    ) -> CaseAggregate:
         repo = uow.repo
-        member_id: str = item.member_id  # type: ignore[attr-defined]
+        member_id: str = item.member_id
         household = repo.household_of(member_id)
         if household is None:
             from domain.errors import NotFound
 
             raise NotFound("member", member_id)
         repo.lock_household(household)
-        sub = item.subtype  # type: ignore[attr-defined]
-        form = item.form  # type: ignore[attr-defined]
+        sub = item.subtype
+        form = item.form
         clean = validate_form(defn, form) if sub in defn.subtypes else {}
         probe = Case(
-            id="(new)", policy=defn.policy, policy_version=defn.version, subtype=sub,
-            member_id=member_id, household_key=household, unit_id=unit_id,
-            campaign_id=campaign_id, submitted_by=actor.account_id,
-            submitter_person=actor.person_key, submitted_at=now,
-            event_date=item.event_date, form=clean, entitled_amount=1,  # type: ignore[attr-defined]
+            id="(new)",
+            policy=defn.policy,
+            policy_version=defn.version,
+            subtype=sub,
+            member_id=member_id,
+            household_key=household,
+            unit_id=unit_id,
+            campaign_id=campaign_id,
+            submitted_by=actor.account_id,
+            submitter_person=actor.person_key,
+            submitted_at=now,
+            event_date=item.event_date,
+            form=clean,
+            entitled_amount=1,
         )
-        docs = item.documents  # type: ignore[attr-defined]
+        docs = item.documents
         ctx = self._ctx(repo, defn, probe, now, doc_hashes=[d.sha256.lower() for d in docs])
         agg = tr.submit(
-            ctx, actor=actor, subtype=sub, member_id=member_id, household_key=household,
-            unit_id=unit_id, campaign_id=campaign_id, event_date=item.event_date,  # type: ignore[attr-defined]
-            form=form, requested_amount=item.requested_amount,  # type: ignore[attr-defined]
-            documents=[d.as_tuple() for d in docs], batch_id=batch_id,
+            ctx,
+            actor=actor,
+            subtype=sub,
+            member_id=member_id,
+            household_key=household,
+            unit_id=unit_id,
+            campaign_id=campaign_id,
+            event_date=item.event_date,
+            form=form,
+            requested_amount=item.requested_amount,
+            documents=[d.as_tuple() for d in docs],
+            batch_id=batch_id,
         )
-        agg.claim_keys_added = claim_keys(
-            defn, replace(ctx.facts, case=case_facts(ctx, agg))
-        )
+        agg.claim_keys_added = claim_keys(defn, replace(ctx.facts, case=case_facts(ctx, agg)))
         if self.screen_inline:
             tr.screen(replace(ctx, facts=replace(ctx.facts, case=case_facts(ctx, agg))), agg)
         uow.save(agg)
@@ -190,14 +232,20 @@ class WelfareService:
             audit = list(uow._audit)
             uow.commit(now)
         checks = audit[0].payload.get("checks", []) if audit else []
-        return Submitted(agg.case.id, agg.case.status.value, agg.case.amount, list(agg.case.flags),
-                         list(checks))  # type: ignore[arg-type]
+        return Submitted(
+            agg.case.id,
+            agg.case.status.value,
+            agg.case.amount,
+            list(agg.case.flags),
+            list(checks) if isinstance(checks, list) else [],
+        )
 
     def _check_unit(self, repo: Repository, unit_id: str) -> None:
         row = repo.unit(unit_id)
         if row["level"] != "grassroots":
             raise InvalidRequest(
-                "invalid_field", field="unit_id",
+                "invalid_field",
+                field="unit_id",
                 params={"field": "unit_id", "reason": "cases are filed by a grassroots union"},
             )
 
@@ -220,26 +268,50 @@ class WelfareService:
             for i, item in enumerate(cmd.items):
                 savepoint = uow.conn.begin_nested()
                 try:
-                    agg = self._submit_one(uow, actor, defn, cmd.unit_id, cmd.campaign_id, item, now, batch_id)
+                    agg = self._submit_one(
+                        uow, actor, defn, cmd.unit_id, cmd.campaign_id, item, now, batch_id
+                    )
                 except DomainError as err:
                     savepoint.rollback()
                     # Drop the audit/events the failed item may have queued before refusing.
-                    results.append(ListItemResult(
-                        i, item.member_id, "refused", error=err.message_key, rule=err.rule,
-                        field_path=err.field, checks=err.checks,
-                    ))
+                    results.append(
+                        ListItemResult(
+                            i,
+                            item.member_id,
+                            "refused",
+                            error=err.message_key,
+                            rule=err.rule,
+                            field_path=err.field,
+                            checks=err.checks,
+                        )
+                    )
                     continue
                 savepoint.commit()
                 outcome = "flagged" if agg.case.flags else "accepted"
-                results.append(ListItemResult(i, item.member_id, outcome, agg.case.id, list(agg.case.flags)))
+                results.append(
+                    ListItemResult(i, item.member_id, outcome, agg.case.id, list(agg.case.flags))
+                )
             accepted = sum(r.outcome != "refused" for r in results)
-            uow.record(audit=[AuditIntent(
-                action="batch.submitted", entity_type="batch", entity_id=batch_id,
-                actor_id=actor.account_id, actor_role="grassroots_officer", org_unit_id=cmd.unit_id,
-                policy=defn.policy, policy_version=defn.version,
-                payload={"items": len(cmd.items), "accepted": accepted,
-                         "refused": len(cmd.items) - accepted, "campaign": cmd.campaign_id},
-            )])
+            uow.record(
+                audit=[
+                    AuditIntent(
+                        action="batch.submitted",
+                        entity_type="batch",
+                        entity_id=batch_id,
+                        actor_id=actor.account_id,
+                        actor_role="grassroots_officer",
+                        org_unit_id=cmd.unit_id,
+                        policy=defn.policy,
+                        policy_version=defn.version,
+                        payload={
+                            "items": len(cmd.items),
+                            "accepted": accepted,
+                            "refused": len(cmd.items) - accepted,
+                            "campaign": cmd.campaign_id,
+                        },
+                    )
+                ]
+            )
             uow.commit(now)
         return results
 
@@ -254,7 +326,9 @@ class WelfareService:
             uow.save(agg)
             uow.commit(now)
 
-    def _on_case(self, case_id: str, actor_id: str, apply: Callable[[Ctx, CaseAggregate, Actor], None]) -> CaseAggregate:
+    def _on_case(
+        self, case_id: str, actor_id: str, apply: Callable[[Ctx, CaseAggregate, Actor], None]
+    ) -> CaseAggregate:
         now = self.clock()
         with self._uow() as uow:
             agg, ctx = self._load(uow, case_id, now)
@@ -270,10 +344,19 @@ class WelfareService:
 
     def decide(self, actor_id: str, cmd: Decide) -> CaseAggregate:
         case_id = self._case_of_task(cmd.task_id)
-        return self._on_case(case_id, actor_id, lambda ctx, agg, actor: tr.decide(
-            ctx, agg, task_id=cmd.task_id, actor=actor, action=cmd.action, amount=cmd.amount,
-            reason=cmd.reason,
-        ))
+        return self._on_case(
+            case_id,
+            actor_id,
+            lambda ctx, agg, actor: tr.decide(
+                ctx,
+                agg,
+                task_id=cmd.task_id,
+                actor=actor,
+                action=cmd.action,
+                amount=cmd.amount,
+                reason=cmd.reason,
+            ),
+        )
 
     def provide_information(self, actor_id: str, cmd: ProvideInformation) -> CaseAggregate:
         def apply(ctx: Ctx, agg: CaseAggregate, actor: Actor) -> None:
@@ -282,34 +365,53 @@ class WelfareService:
                 reused = Repository(conn).reused_documents(hashes, agg.case.id)
             merged = {**ctx.facts.reused_documents, **reused}
             tr.provide_information(
-                replace(ctx, facts=replace(ctx.facts, reused_documents=merged)), agg,
-                actor=actor, form=cmd.form, documents=[d.as_tuple() for d in cmd.documents],
+                replace(ctx, facts=replace(ctx.facts, reused_documents=merged)),
+                agg,
+                actor=actor,
+                form=cmd.form,
+                documents=[d.as_tuple() for d in cmd.documents],
                 note=cmd.note,
             )
+
         return self._on_case(cmd.case_id, actor_id, apply)
 
     def withdraw(self, actor_id: str, case_id: str, reason: str | None = None) -> CaseAggregate:
-        return self._on_case(case_id, actor_id, lambda ctx, agg, actor: tr.withdraw(
-            ctx, agg, actor=actor, reason=reason))
+        return self._on_case(
+            case_id,
+            actor_id,
+            lambda ctx, agg, actor: tr.withdraw(ctx, agg, actor=actor, reason=reason),
+        )
 
     def claim(self, actor_id: str, task_id: str) -> CaseAggregate:
-        return self._on_case(self._case_of_task(task_id), actor_id, lambda ctx, agg, actor: tr.claim(
-            ctx, agg, task_id=task_id, actor=actor))
+        return self._on_case(
+            self._case_of_task(task_id),
+            actor_id,
+            lambda ctx, agg, actor: tr.claim(ctx, agg, task_id=task_id, actor=actor),
+        )
 
     def release(self, actor_id: str, task_id: str) -> CaseAggregate:
-        return self._on_case(self._case_of_task(task_id), actor_id, lambda ctx, agg, actor: tr.release(
-            ctx, agg, task_id=task_id, actor=actor))
+        return self._on_case(
+            self._case_of_task(task_id),
+            actor_id,
+            lambda ctx, agg, actor: tr.release(ctx, agg, task_id=task_id, actor=actor),
+        )
 
     def delegate(self, actor_id: str, cmd: Delegate) -> CaseAggregate:
         def apply(ctx: Ctx, agg: CaseAggregate, actor: Actor) -> None:
             with self.engine.connect() as conn:
                 to = self.actor(Repository(conn), cmd.to_account_id, ctx.now)
             tr.delegate(ctx, agg, task_id=cmd.task_id, actor=actor, to=to, until=cmd.until)
+
         return self._on_case(self._case_of_task(cmd.task_id), actor_id, apply)
 
     def record_payment(self, actor_id: str, cmd: RecordPayment) -> CaseAggregate:
-        return self._on_case(cmd.case_id, actor_id, lambda ctx, agg, actor: tr.record_payment(
-            ctx, agg, actor=actor, amount=cmd.amount, method=cmd.method, reference=cmd.reference))
+        return self._on_case(
+            cmd.case_id,
+            actor_id,
+            lambda ctx, agg, actor: tr.record_payment(
+                ctx, agg, actor=actor, amount=cmd.amount, method=cmd.method, reference=cmd.reference
+            ),
+        )
 
     # --- the SLA sweep --------------------------------------------------------------------
 

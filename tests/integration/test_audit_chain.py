@@ -37,13 +37,17 @@ def _tamper(db: Database, sql: str) -> None:
 
 
 class TestAppendOnly:
-    def test_update_of_an_audit_entry_is_refused_by_the_database(self, world: World, db: Database) -> None:
+    def test_update_of_an_audit_entry_is_refused_by_the_database(
+        self, world: World, db: Database
+    ) -> None:
         _some_history(world)
         with pytest.raises(DBAPIError), db.engine.begin() as conn:
             conn.execute(text("UPDATE audit_entry SET action = 'x' WHERE seq = 1"))
         assert verify_audit(world.app.engine).ok
 
-    def test_delete_of_an_audit_entry_is_refused_by_the_database(self, world: World, db: Database) -> None:
+    def test_delete_of_an_audit_entry_is_refused_by_the_database(
+        self, world: World, db: Database
+    ) -> None:
         _some_history(world)
         with pytest.raises(DBAPIError), db.engine.begin() as conn:
             conn.execute(text("DELETE FROM audit_entry WHERE seq = 1"))
@@ -51,17 +55,24 @@ class TestAppendOnly:
 
 
 class TestTamperDetection:
-    def test_editing_one_byte_of_a_payload_names_that_entry(self, world: World, db: Database) -> None:
+    def test_editing_one_byte_of_a_payload_names_that_entry(
+        self, world: World, db: Database
+    ) -> None:
         case_id = _some_history(world)
         target = case_trail(world.app.engine, case_id)[1].seq
         # One byte: "passed" → "pas5ed" in the stored canonical JSON text.
-        _tamper(db, f"UPDATE audit_entry SET payload = replace(payload, 'passed', 'pas5ed') WHERE seq = {target}")
+        _tamper(
+            db,
+            f"UPDATE audit_entry SET payload = replace(payload, 'passed', 'pas5ed') WHERE seq = {target}",
+        )
         result = verify_audit(world.app.engine)
         assert not result.ok
         assert result.broken_seq == target
         assert "altered" in (result.problem or "")
 
-    def test_editing_the_actor_of_an_entry_names_that_entry(self, world: World, db: Database) -> None:
+    def test_editing_the_actor_of_an_entry_names_that_entry(
+        self, world: World, db: Database
+    ) -> None:
         _some_history(world)
         _tamper(db, "UPDATE audit_entry SET actor_id = 'someone-else' WHERE seq = 3")
         assert verify_audit(world.app.engine).broken_seq == 3
@@ -70,13 +81,17 @@ class TestTamperDetection:
         _some_history(world)
         _tamper(db, "DELETE FROM audit_entry WHERE seq = 5")
         result = verify_audit(world.app.engine)
-        assert not result.ok and result.broken_seq == 6
+        assert not result.ok
+        assert result.broken_seq == 6
 
-    def test_deleting_the_newest_entries_is_detected_against_the_head(self, world: World, db: Database) -> None:
+    def test_deleting_the_newest_entries_is_detected_against_the_head(
+        self, world: World, db: Database
+    ) -> None:
         _some_history(world)
         _tamper(db, "DELETE FROM audit_entry WHERE seq = (SELECT max(seq) FROM audit_entry)")
         result = verify_audit(world.app.engine)
-        assert not result.ok and "removed" in (result.problem or "")
+        assert not result.ok
+        assert "removed" in (result.problem or "")
 
     def test_rewriting_the_whole_chain_is_caught_by_a_checkpoint_kept_outside(
         self, world: World, db: Database
@@ -88,8 +103,8 @@ class TestTamperDetection:
         forged = Checkpoint(cp.seq, "f" * 64, cp.created_at, cp.signature, cp.public_key)
         assert not checkpoint_signature_ok(forged, public)
         # An attacker edits entry 2 and recomputes every later hash and the head.
-        from domain.service.queries import iter_audit
         from domain.audit import seal
+        from domain.service.queries import iter_audit
 
         entries = list(iter_audit(world.app.engine))
         prev = entries[0].entry_hash
@@ -98,44 +113,82 @@ class TestTamperDetection:
             payload = dict(e.payload)
             if e.seq == 2:
                 payload["tampered"] = True
-            new = seal(seq=e.seq, prev_hash=prev, at=e.at, actor_id=e.actor_id, actor_role=e.actor_role,
-                       org_unit_id=e.org_unit_id, action=e.action, entity_type=e.entity_type,
-                       entity_id=e.entity_id, policy=e.policy, policy_version=e.policy_version,
-                       payload=payload)
+            new = seal(
+                seq=e.seq,
+                prev_hash=prev,
+                at=e.at,
+                actor_id=e.actor_id,
+                actor_role=e.actor_role,
+                org_unit_id=e.org_unit_id,
+                action=e.action,
+                entity_type=e.entity_type,
+                entity_id=e.entity_id,
+                policy=e.policy,
+                policy_version=e.policy_version,
+                payload=payload,
+            )
             rewritten.append(new)
             prev = new.entry_hash
         for e in rewritten[1:]:
-            _tamper(db, "UPDATE audit_entry SET payload = '" + json.dumps(e.payload, sort_keys=True,
-                    separators=(",", ":"), ensure_ascii=False).replace("'", "''") + f"', prev_hash = '{e.prev_hash}', "
-                    f"entry_hash = '{e.entry_hash}' WHERE seq = {e.seq}")
+            _tamper(
+                db,
+                "UPDATE audit_entry SET payload = '"
+                + json.dumps(
+                    e.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+                ).replace("'", "''")
+                + f"', prev_hash = '{e.prev_hash}', "
+                f"entry_hash = '{e.entry_hash}' WHERE seq = {e.seq}",
+            )
             if db.kind == "sqlite":
                 with db.engine.begin() as conn:  # put the triggers back for the next edit
                     for verb in ("UPDATE", "DELETE"):
                         conn.exec_driver_sql(
                             f"CREATE TRIGGER audit_entry_no_{verb.lower()} BEFORE {verb} ON audit_entry "
-                            f"BEGIN SELECT RAISE(ABORT, 'append-only'); END")
+                            f"BEGIN SELECT RAISE(ABORT, 'append-only'); END"
+                        )
         with db.engine.begin() as conn:
             conn.exec_driver_sql(f"UPDATE audit_head SET entry_hash = '{prev}'")
         assert verify_audit(world.app.engine).ok  # self-consistent after a full rewrite...
         result = verify_against_checkpoint(world.app.engine, cp)
-        assert not result.ok and result.broken_seq == cp.seq  # ...but not with the kept head
+        assert not result.ok
+        assert result.broken_seq == cp.seq
 
 
-def test_cli_audit_verify_exits_1_and_names_the_broken_entry(world: World, db: Database, tmp_path: Path) -> None:
+def test_cli_audit_verify_exits_1_and_names_the_broken_entry(
+    world: World, db: Database, tmp_path: Path
+) -> None:
     if db.kind != "sqlite":
         pytest.skip("the CLI is exercised on the embedded default")
     _some_history(world)
     env = {**os.environ, "WELFARE_DATABASE_URL": db.url, "WELFARE_LANG": "en"}
-    ok = subprocess.run([sys.executable, "-m", "domain.cli", "audit", "verify"], env=env,
-                        capture_output=True, text=True, check=False)
+    ok = subprocess.run(
+        [sys.executable, "-m", "domain.cli", "audit", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "Audit chain verified" in ok.stdout
     # Exactly one byte: the third character of entry #4's stored payload.
-    _tamper(db, "UPDATE audit_entry SET payload = substr(payload, 1, 2) || 'Z' || substr(payload, 4) WHERE seq = 4")
-    bad = subprocess.run([sys.executable, "-m", "domain.cli", "audit", "verify"], env=env,
-                         capture_output=True, text=True, check=False)
+    _tamper(
+        db,
+        "UPDATE audit_entry SET payload = substr(payload, 1, 2) || 'Z' || substr(payload, 4) WHERE seq = 4",
+    )
+    bad = subprocess.run(
+        [sys.executable, "-m", "domain.cli", "audit", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert bad.returncode == 1
     assert "AUDIT CHAIN BROKEN at entry #4" in bad.stdout
-    vi = subprocess.run([sys.executable, "-m", "domain.cli", "audit", "verify"],
-                        env={**env, "WELFARE_LANG": "vi"}, capture_output=True, text=True, check=False)
+    vi = subprocess.run(
+        [sys.executable, "-m", "domain.cli", "audit", "verify"],
+        env={**env, "WELFARE_LANG": "vi"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert "CHUỖI NHẬT KÝ BỊ HỎNG tại mục #4" in vi.stdout

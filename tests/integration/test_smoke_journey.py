@@ -13,7 +13,9 @@ def test_housing_repair_goes_from_submission_to_paid_in_two_tranches(world: Worl
     world.pay(sub.case_id, 12_500_000, ref="UNC-1")
     world.pay(sub.case_id, 12_500_000, ref="UNC-2")
     status = case_status(world.app.engine, sub.case_id)
-    assert status is not None and status["status"] == "paid" and status["paid_amount"] == 25_000_000
+    assert status is not None
+    assert status["status"] == "paid"
+    assert status["paid_amount"] == 25_000_000
     actions = [e.action for e in case_trail(world.app.engine, sub.case_id)]
     assert actions[:2] == ["case.submitted", "case.screened"]
     assert actions.count("case.payment_recorded") == 2

@@ -25,7 +25,8 @@ def test_each_shipped_definition_validates_with_titles_in_both_languages(path: P
     loaded, problems = check_files([path])
     assert problems == []
     defn = loaded[0].definition
-    assert defn.title.vi and defn.title.en
+    assert defn.title.vi
+    assert defn.title.en
     assert all(s.title.vi and s.title.en for s in defn.subtypes.values())
 
 
@@ -77,7 +78,8 @@ def _raw(**patch: object) -> dict[str, object]:
 
 def test_a_minimal_definition_is_valid() -> None:
     defn, problems = validate_definition(_raw(), "sample.yaml")
-    assert problems == [] and defn is not None
+    assert problems == []
+    assert defn is not None
 
 
 def test_every_problem_is_reported_at_once_with_its_path() -> None:
@@ -86,7 +88,11 @@ def test_every_problem_is_reported_at_once_with_its_path() -> None:
     assert isinstance(steps, dict)
     steps["review"]["next"]["approved"] = "nowhere"  # unknown step
     steps["review"]["sla"] = "5 days"  # bad duration
-    steps["orphan"] = {"type": "automatic", "title": {"vi": "x", "en": "x"}, "next": "pay"}  # unreachable
+    steps["orphan"] = {
+        "type": "automatic",
+        "title": {"vi": "x", "en": "x"},
+        "next": "pay",
+    }  # unreachable
     raw["eligibility"] = [{"rule": "no_such_rule"}, {"rule": "min_tenure", "with": {"months": -1}}]
     _, problems = validate_definition(raw, "sample.yaml")
     text = "\n".join(f"{p.location}: {p.message}" for p in problems)
