@@ -55,6 +55,8 @@ from domain.workflow import (
 )
 
 DecideAction = Literal["approve", "reject", "return"]
+AUDITOR_ONLY_FLAGS = frozenset({"SLA"})
+"""Flags for the auditors' attention that say nothing about the claim itself (a late approver)."""
 MAX_DELEGATION = timedelta(days=90)
 
 
@@ -547,7 +549,8 @@ def decide(
 
 def effective_approvals_needed(agg: CaseAggregate, task: Task) -> int:
     """A flagged case needs one more distinct approver than its step asks for."""
-    extra = 1 if agg.case.flags and not task.committee else 0
+    review_flags = [f for f in agg.case.flags if f not in AUDITOR_ONLY_FLAGS]
+    extra = 1 if review_flags and not task.committee else 0
     return task.approvals_needed + extra
 
 

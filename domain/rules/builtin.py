@@ -218,8 +218,20 @@ def _cap_subtypes(defn: "Definition", use: "RuleUse") -> Iterator[str]:
             yield f"count_subtypes: unknown subtype '{s}'"
 
 
+def _in_window(within: str, anchor: date, other: date) -> bool:
+    """Whether two events fall in one counting window. Symmetric, so a back-dated case cannot
+    slip under a cap by placing its event before the cases that already used it."""
+    if within == "lifetime":
+        return True
+    if within == "calendar_year":
+        return other.year == anchor.year
+    start = window_start(within, anchor)
+    assert start is not None
+    span = anchor - start
+    return anchor - span <= other <= anchor + span
+
+
 def _counted(facts: Facts, p: CapScope) -> list[PriorCase]:
-    start = window_start(p.within, facts.case.event_date)
     who_member = p.scope == "member"
     out = []
     for prior in facts.history:
@@ -231,9 +243,7 @@ def _counted(facts: Facts, p: CapScope) -> list[PriorCase]:
             continue
         if p.count_subtypes is not None and prior.subtype not in p.count_subtypes:
             continue
-        if start is not None and prior.event_date < start:
-            continue
-        if prior.event_date > facts.case.event_date and p.within != "lifetime":
+        if not _in_window(p.within, facts.case.event_date, prior.event_date):
             continue
         out.append(prior)
     return out

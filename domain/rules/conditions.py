@@ -36,7 +36,7 @@ class FlagParams(_Params):
 def flagged(facts: Facts, params: BaseModel) -> bool:
     assert isinstance(params, FlagParams)
     if params.codes is None:
-        return bool(facts.case.flags)
+        return bool(facts.case.flags - {"SLA"})  # an SLA escalation is not a claim problem
     return bool(facts.case.flags & set(params.codes))
 
 
