@@ -4,12 +4,13 @@ Output is Vietnamese by default (`--lang en` or WELFARE_LANG=en for English). Ex
 means the thing checked is wrong (a definition, the audit chain); 2 means bad usage.
 """
 
+import importlib
 import json
 import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -252,9 +253,8 @@ def seed_demo_cmd(
     lang: LangOpt = "vi",
 ) -> None:
     """Create a realistic Lai Châu org tree, members, accounts for each role, budgets, campaigns."""
-    from domain.demo.seed import seed_demo
-
     lg = _lang(lang)
+    seed_demo = _demo_entry("domain.demo.seed", "seed_demo", lg)
     accounts = seed_demo(_app(), members=members)
     _say(lg, "Đã tạo dữ liệu mẫu. Tài khoản:", "Demo data created. Accounts:")
     for acc in accounts.accounts:
@@ -264,9 +264,22 @@ def seed_demo_cmd(
 @app.command("demo")
 def demo_cmd(lang: LangOpt = "vi") -> None:
     """Run a scripted story through all five policies and print each case's decision trail."""
-    from domain.demo.story import run_demo
+    lg = _lang(lang)
+    run_demo = _demo_entry("domain.demo.story", "run_demo", lg)
+    run_demo(_app(), lang=lg)
 
-    run_demo(_app(), lang=_lang(lang))
+
+def _demo_entry(module: str, name: str, lang: Lang) -> Any:
+    """The demo package is optional: a clear message, not a traceback, when it is absent."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError:
+        _say(
+            lang,
+            "Dữ liệu mẫu chưa có trong bản cài đặt này.",
+            "The demo data is not part of this build yet.",
+        )
+        raise typer.Exit(1) from None
 
 
 @app.command("escalate")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
+from domain.adapters.db import READ_ONLY
 from domain.adapters.definitions import DefinitionStore
 from domain.adapters.repository import Repository
 from domain.adapters.unit_of_work import UnitOfWork
@@ -361,7 +362,9 @@ class WelfareService:
     def provide_information(self, actor_id: str, cmd: ProvideInformation) -> CaseAggregate:
         def apply(ctx: Ctx, agg: CaseAggregate, actor: Actor) -> None:
             hashes = [d.sha256.lower() for d in cmd.documents]
-            with self.engine.connect() as conn:  # read-only lookup of reuse for the new files
+            # A second, read-only connection: on SQLite a writing one would wait for the
+            # write lock this command's own transaction holds.
+            with self.engine.connect().execution_options(**READ_ONLY) as conn:
                 reused = Repository(conn).reused_documents(hashes, agg.case.id)
             merged = {**ctx.facts.reused_documents, **reused}
             tr.provide_information(
@@ -398,7 +401,7 @@ class WelfareService:
 
     def delegate(self, actor_id: str, cmd: Delegate) -> CaseAggregate:
         def apply(ctx: Ctx, agg: CaseAggregate, actor: Actor) -> None:
-            with self.engine.connect() as conn:
+            with self.engine.connect().execution_options(**READ_ONLY) as conn:
                 to = self.actor(Repository(conn), cmd.to_account_id, ctx.now)
             tr.delegate(ctx, agg, task_id=cmd.task_id, actor=actor, to=to, until=cmd.until)
 
