@@ -21,7 +21,10 @@ from domain.cccd import make_cccd
 from domain.config import PROJECT_ROOT, Settings
 from domain.roles import OrgLevel, Role
 from domain.service.commands import Decide, DeclareCampaign, DocumentIn, RecordPayment, SubmitCase
+from domain.model import CaseAggregate
+from domain.service.admin import Admin
 from domain.service.queries import open_tasks
+from domain.service.welfare import Submitted, WelfareService
 
 POSTGRES_URL = os.environ.get("WELFARE_TEST_POSTGRES_URL")
 DEFS = PROJECT_ROOT / "workflow_defs"
@@ -96,11 +99,11 @@ class World:
     serial: int = 0
 
     @property
-    def service(self):  # type: ignore[no-untyped-def]
+    def service(self) -> WelfareService:
         return self.app.service
 
     @property
-    def admin(self):  # type: ignore[no-untyped-def]
+    def admin(self) -> Admin:
         return self.app.admin
 
     def account(self, name: str, role: Role | None, unit: str, member_id: str | None = None) -> str:
@@ -126,10 +129,10 @@ class World:
         self.serial += 1
         return self.admin.add_member(
             "test",
-            cccd=make_cccd("012", dob, sex, self.serial),
+            cccd=make_cccd("012", dob, "male" if sex == "male" else "female", self.serial),
             full_name=name,
             dob=dob,
-            sex=sex,  # type: ignore[arg-type]
+            sex=sex,
             unit_id=unit,
             joined_on=joined,
             household_key=household,
@@ -161,7 +164,7 @@ class World:
         amount: int | None = None,
         campaign_id: str | None = None,
         documents: list[DocumentIn] | None = None,
-    ):  # type: ignore[no-untyped-def]
+    ) -> Submitted:
         return self.service.submit(
             self.accounts[by],
             SubmitCase(
@@ -182,12 +185,14 @@ class World:
         assert len(tasks) == 1, tasks
         return tasks[0]
 
-    def decide(self, case_id: str, by: str, action: str = "approve", **kw: Any):  # type: ignore[no-untyped-def]
+    def decide(self, case_id: str, by: str, action: str = "approve", **kw: Any) -> CaseAggregate:
         return self.service.decide(
             self.accounts[by], Decide(task_id=self.task(case_id)["id"], action=action, **kw)
-        )  # type: ignore[arg-type]
+        )
 
-    def pay(self, case_id: str, amount: int, by: str = "treasurer_province", ref: str = "UNC-1"):  # type: ignore[no-untyped-def]
+    def pay(
+        self, case_id: str, amount: int, by: str = "treasurer_province", ref: str = "UNC-1"
+    ) -> CaseAggregate:
         return self.service.record_payment(
             self.accounts[by],
             RecordPayment(case_id=case_id, amount=amount, method="bank_transfer", reference=ref),

@@ -20,7 +20,7 @@ def _some_history(world: World) -> str:
     member = world.member()
     sub = world.submit("housing", "repair", member)
     world.decide(sub.case_id, "chair_a")
-    return sub.case_id
+    return str(sub.case_id)
 
 
 def _tamper(db: Database, sql: str) -> None:
