@@ -19,10 +19,10 @@ from domain.adapters.db import make_engine
 from domain.bootstrap import App, bootstrap
 from domain.cccd import make_cccd
 from domain.config import PROJECT_ROOT, Settings
-from domain.roles import OrgLevel, Role
-from domain.service.commands import Decide, DeclareCampaign, DocumentIn, RecordPayment, SubmitCase
 from domain.model import CaseAggregate
+from domain.roles import OrgLevel, Role
 from domain.service.admin import Admin
+from domain.service.commands import Decide, DeclareCampaign, DocumentIn, RecordPayment, SubmitCase
 from domain.service.queries import open_tasks
 from domain.service.welfare import Submitted, WelfareService
 
