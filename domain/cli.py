@@ -266,7 +266,17 @@ def demo_cmd(lang: LangOpt = "vi") -> None:
     """Run a scripted story through all five policies and print each case's decision trail."""
     lg = _lang(lang)
     run_demo = _demo_entry("domain.demo.story", "run_demo", lg)
-    run_demo(_app(), lang=lg)
+    demo_error: type[Exception] = _demo_entry("domain.demo.story", "DemoError", lg)
+    try:
+        run_demo(_app(), lang=lg)
+    except demo_error as err:
+        # Not a failure of the product: the story needs a fresh database to replay.
+        print(str(err))
+        _say(
+            lg,
+            f"Để chạy lại câu chuyện mẫu, xóa {_settings().data_dir / 'welfare.db'}.",
+            f"To replay the story, delete {_settings().data_dir / 'welfare.db'}.",
+        )
 
 
 def _demo_entry(module: str, name: str, lang: Lang) -> Any:
