@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from domain.adapters import tables as t
@@ -364,6 +364,10 @@ class Repository:
             raise RuleViolation(
                 "duplicate_claim", rule="unique_claim", params={"key_kind": "sự việc"}
             )
+        # A case re-keyed after its form changed gives up the keys it no longer has.
+        self.conn.execute(
+            delete(CLAIM_KEY).where(CLAIM_KEY.c.case_id == case_id, CLAIM_KEY.c.key.not_in(keys))
+        )
         new = [k for k in keys if k not in taken]
         if new:
             self.conn.execute(insert(CLAIM_KEY), [{"key": k, "case_id": case_id} for k in new])
@@ -438,6 +442,18 @@ class Repository:
         )
         if res.rowcount == 0:
             self.conn.execute(insert(HOUSEHOLD).values(key=key, version=1))
+
+    def lock_quota(self, campaign_id: str, unit_id: str) -> None:
+        """Serialise quota checks of one unit in one campaign (concurrent submissions).
+
+        PostgreSQL: a transaction-level advisory lock, no row needed; SQLite writers are
+        already serialised by BEGIN IMMEDIATE.
+        """
+        if self.postgres:
+            self.conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                {"k": f"quota|{campaign_id}|{unit_id}"},
+            )
 
     def taken_claim_keys(self, keys: Iterable[str]) -> dict[str, str]:
         keys = list(keys)

@@ -28,7 +28,8 @@ def validate_form(
             problems.append(Problem(f"form.{name}", "unknown field"))
     for name, spec in defn.form.items():
         value = raw.get(name)
-        if value is None or value == "":
+        # Whitespace-only text is empty once normalised: it must not satisfy `required`.
+        if value is None or (isinstance(value, str) and not value.strip()):
             if spec.required and not partial:
                 problems.append(Problem(f"form.{name}", "required"))
             continue

@@ -144,6 +144,14 @@ def submit(
             field="campaign_id",
             params={"field": "campaign_id", "reason": "this policy has no campaigns"},
         )
+    campaign = ctx.facts.campaign
+    if campaign_id is not None and campaign is not None and campaign.policy != defn.policy:
+        # Another policy's campaign would lend this case its windows, cutoff and claim keys.
+        raise InvalidRequest(
+            "invalid_field",
+            field="campaign_id",
+            params={"field": "campaign_id", "reason": f"the campaign is for {campaign.policy}"},
+        )
     if not actor.holds_any(ctx.ancestry.values(), (Role.GRASSROOTS_OFFICER, Role.GRASSROOTS_CHAIR)):
         raise PermissionDenied("permission_denied")
     clean_form = validate_form(defn, form)

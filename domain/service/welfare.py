@@ -180,6 +180,9 @@ class WelfareService:
             from domain.errors import NotFound
 
             raise NotFound("member", member_id)
+        if campaign_id is not None and any(u.rule == "unit_quota" for _, _, u in defn.rule_uses()):
+            # Before the household lock: one lock order, so concurrent lists cannot deadlock.
+            repo.lock_quota(campaign_id, unit_id)
         repo.lock_household(household)
         sub = item.subtype
         form = item.form
@@ -374,6 +377,11 @@ class WelfareService:
                 form=cmd.form,
                 documents=[d.as_tuple() for d in cmd.documents],
                 note=cmd.note,
+            )
+            # A changed form field may be part of a unique_claim key: hold the keys it has now
+            # (saving refuses a key another live case holds, and drops the ones it no longer has).
+            agg.claim_keys_added = claim_keys(
+                ctx.defn, replace(ctx.facts, case=case_facts(ctx, agg))
             )
 
         return self._on_case(cmd.case_id, actor_id, apply)
