@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 import domain.rules  # noqa: F401  (registers the built-in rules the schema refers to)
 from domain.adapters.repository import SNAPSHOT
 from domain.audit import canonical_json
-from domain.errors import DefinitionError, Problem
+from domain.errors import DefinitionError, NotFound, Problem
 from domain.workflow import Definition, validate_definition
 
 
@@ -99,15 +99,11 @@ class DefinitionStore:
         try:
             return self.versions[(policy, version)]
         except KeyError:
-            from domain.errors import NotFound
-
             raise NotFound("policy version", f"{policy} v{version}") from None
 
     def current(self, policy: str) -> Definition:
         candidates = [v for (p, v) in self.versions if p == policy]
         if not candidates:
-            from domain.errors import NotFound
-
             raise NotFound("policy", policy)
         return self.versions[(policy, max(candidates))]
 

@@ -27,7 +27,7 @@ from domain.engine.tasks import (
     next_check,
     open_task,
 )
-from domain.errors import Conflict, InvalidRequest, PermissionDenied, RuleViolation
+from domain.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, RuleViolation
 from domain.ids import new_id
 from domain.model import (
     AuditIntent,
@@ -108,6 +108,53 @@ def _checks_json(results: Sequence[CheckResult]) -> list[dict[str, object]]:
     return [r.to_json() for r in results]
 
 
+def _open(
+    ctx: Ctx,
+    agg: CaseAggregate,
+    step_id: str,
+    step: ApprovalStep | MemberInputStep | PaymentStep,
+    **kw: int,
+) -> Task:
+    """Open the task of a human step and announce it in the outbox."""
+    task = open_task(ctx, agg, step_id, step, **kw)
+    _event(
+        ctx,
+        agg,
+        ev.TASK_OPENED,
+        task=task.id,
+        step=step_id,
+        role=task.role.value,
+        unit=task.org_unit_id,
+    )
+    return task
+
+
+def _close(
+    ctx: Ctx, agg: CaseAggregate, task: Task, status: TaskStatus, outcome: str | None
+) -> None:
+    """Close a task; it leaves the inbox and the SLA sweep for good."""
+    task.status = status
+    task.closed_at = ctx.now
+    if outcome is not None:
+        task.outcome = outcome
+    task.next_check_at = None
+    agg.touch(task)
+
+
+def prior_in_campaign(
+    ctx: Ctx, *, member_id: str, campaign_id: str | None, policy: str, exclude: str | None
+) -> int:
+    """What the member already has (or has pending) in the same campaign of this policy."""
+    return sum(
+        p.amount
+        for p in ctx.facts.history
+        if p.id != exclude
+        and p.member_id == member_id
+        and p.campaign_id == campaign_id
+        and p.policy == policy
+    )
+
+
 # --- submit and screen ------------------------------------------------------------------
 
 
@@ -155,10 +202,8 @@ def submit(
     if not actor.holds_any(ctx.ancestry.values(), (Role.GRASSROOTS_OFFICER, Role.GRASSROOTS_CHAIR)):
         raise PermissionDenied("permission_denied")
     clean_form = validate_form(defn, form)
-    prior = sum(
-        p.amount
-        for p in ctx.facts.history
-        if p.member_id == member_id and p.campaign_id == campaign_id and p.policy == defn.policy
+    prior = prior_in_campaign(
+        ctx, member_id=member_id, campaign_id=campaign_id, policy=defn.policy, exclude=None
     )
     amount = entitled_amount(defn, subtype, clean_form, requested_amount, prior)
     case = Case(
@@ -326,29 +371,11 @@ def _advance(
             target = step.next
         elif isinstance(step, ApprovalStep):
             case.status = CaseStatus.IN_REVIEW
-            task = open_task(ctx, agg, target, step)
-            _event(
-                ctx,
-                agg,
-                ev.TASK_OPENED,
-                task=task.id,
-                step=target,
-                role=task.role.value,
-                unit=task.org_unit_id,
-            )
+            _open(ctx, agg, target, step)
             return route, extra
         elif isinstance(step, MemberInputStep):
             case.status = CaseStatus.AWAITING_INFO
-            task = open_task(ctx, agg, target, step)
-            _event(
-                ctx,
-                agg,
-                ev.TASK_OPENED,
-                task=task.id,
-                step=target,
-                role=task.role.value,
-                unit=task.org_unit_id,
-            )
+            _open(ctx, agg, target, step)
             return route, extra
         else:
             assert isinstance(step, PaymentStep)
@@ -356,17 +383,8 @@ def _advance(
             case.status = CaseStatus.APPROVED
             if case.approved_amount is None:
                 case.approved_amount = case.entitled_amount
-            task = open_task(ctx, agg, target, step, tranche=1)
             _event(ctx, agg, ev.CASE_APPROVED, amount=case.amount)
-            _event(
-                ctx,
-                agg,
-                ev.TASK_OPENED,
-                task=task.id,
-                step=target,
-                role=task.role.value,
-                unit=task.org_unit_id,
-            )
+            _open(ctx, agg, target, step, tranche=1)
             return route, extra
     raise RuntimeError(f"routing loop in {defn.policy} v{defn.version}")
 
@@ -396,10 +414,7 @@ def _finish(ctx: Ctx, agg: CaseAggregate, status: CaseStatus, reason: str) -> No
     case.closed_at = ctx.now
     case.outcome_reason = reason
     for task in agg.open_tasks():
-        task.status = TaskStatus.CANCELLED
-        task.closed_at = ctx.now
-        task.next_check_at = None
-        agg.touch(task)
+        _close(ctx, agg, task, TaskStatus.CANCELLED, None)
     if status in (CaseStatus.REJECTED, CaseStatus.WITHDRAWN):
         if case.reserved_amount and case.budget_key is not None:
             agg.budget_ops.append(BudgetOp("release", case.budget_key, case.reserved_amount))
@@ -410,11 +425,10 @@ def _finish(ctx: Ctx, agg: CaseAggregate, status: CaseStatus, reason: str) -> No
 # --- decide -----------------------------------------------------------------------------
 
 
-def _open_task_of_kind(agg: CaseAggregate, task_id: str, kind: TaskKind) -> Task:
+def _open_task_of_kind(agg: CaseAggregate, task_id: str, kind: TaskKind | None = None) -> Task:
+    """The open task `task_id` of this case (of `kind`, when given); NotFound or Conflict else."""
     task = agg.task(task_id)
-    if task is None or task.kind is not kind:
-        from domain.errors import NotFound
-
+    if task is None or (kind is not None and task.kind is not kind):
         raise NotFound("task", task_id)
     if task.status is not TaskStatus.OPEN:
         raise Conflict("task_not_open")
@@ -511,11 +525,7 @@ def decide(
     route: list[str] = []
     extra: list[CheckResult] = []
     if outcome is not None:
-        task.status = TaskStatus.DONE
-        task.closed_at = ctx.now
-        task.outcome = outcome
-        task.next_check_at = None
-        agg.touch(task)
+        _close(ctx, agg, task, TaskStatus.DONE, outcome)
         if outcome == "approved":
             case.approved_amount = final_amount
             route, extra = _advance(ctx, agg, step.next.approved, actor)
@@ -634,17 +644,14 @@ def provide_information(
     flags = new_flags(agg, results)
     for task in agg.open_tasks():
         if task.kind is TaskKind.MEMBER_INPUT:
-            task.status = TaskStatus.DONE
-            task.closed_at = ctx.now
-            task.outcome = "provided"
-            task.next_check_at = None
-            agg.touch(task)
+            _close(ctx, agg, task, TaskStatus.DONE, "provided")
     step_id = case.return_step
     step = ctx.defn.steps[step_id]
     assert isinstance(step, ApprovalStep)
     case.status = CaseStatus.IN_REVIEW
     case.current_step = step_id
-    task = open_task(ctx, agg, step_id, step, clock_used_before=case.paused_clock_used)
+    _event(ctx, agg, ev.CASE_INFO_PROVIDED, step=step_id)
+    task = _open(ctx, agg, step_id, step, clock_used_before=case.paused_clock_used)
     case.return_step = None
     case.paused_clock_used = 0
     _audit(
@@ -663,16 +670,6 @@ def provide_information(
             "reopened_task": task.id,
         },
     )
-    _event(ctx, agg, ev.CASE_INFO_PROVIDED, step=step_id)
-    _event(
-        ctx,
-        agg,
-        ev.TASK_OPENED,
-        task=task.id,
-        step=step_id,
-        role=task.role.value,
-        unit=task.org_unit_id,
-    )
 
 
 def _is_range(ctx: Ctx, case: Case) -> bool:
@@ -681,13 +678,8 @@ def _is_range(ctx: Ctx, case: Case) -> bool:
 
 def _prior_in_campaign(ctx: Ctx, agg: CaseAggregate) -> int:
     c = agg.case
-    return sum(
-        p.amount
-        for p in ctx.facts.history
-        if p.id != c.id
-        and p.member_id == c.member_id
-        and p.campaign_id == c.campaign_id
-        and p.policy == c.policy
+    return prior_in_campaign(
+        ctx, member_id=c.member_id, campaign_id=c.campaign_id, policy=c.policy, exclude=c.id
     )
 
 
@@ -717,13 +709,7 @@ def withdraw(ctx: Ctx, agg: CaseAggregate, *, actor: Actor, reason: str | None) 
 
 
 def claim(ctx: Ctx, agg: CaseAggregate, *, task_id: str, actor: Actor) -> None:
-    task = agg.task(task_id)
-    if task is None:
-        from domain.errors import NotFound
-
-        raise NotFound("task", task_id)
-    if task.status is not TaskStatus.OPEN:
-        raise Conflict("task_not_open")
+    task = _open_task_of_kind(agg, task_id)
     authorize(ctx, task, actor)
     if task.assignee_id == actor.account_id:
         return  # claiming twice is a no-op, not an error (retries)
@@ -745,13 +731,7 @@ def claim(ctx: Ctx, agg: CaseAggregate, *, task_id: str, actor: Actor) -> None:
 
 
 def release(ctx: Ctx, agg: CaseAggregate, *, task_id: str, actor: Actor) -> None:
-    task = agg.task(task_id)
-    if task is None:
-        from domain.errors import NotFound
-
-        raise NotFound("task", task_id)
-    if task.status is not TaskStatus.OPEN:
-        raise Conflict("task_not_open")
+    task = _open_task_of_kind(agg, task_id)
     if not assignment_active(task, ctx.now):
         return
     if actor.account_id not in (task.assignee_id, task.delegated_by):
@@ -777,12 +757,8 @@ def delegate(
     ctx: Ctx, agg: CaseAggregate, *, task_id: str, actor: Actor, to: Actor, until: datetime
 ) -> None:
     """Hand a task to someone for a bounded time; they act as themselves, SoD included."""
-    task = agg.task(task_id)
-    if task is None:
-        from domain.errors import NotFound
-
-        raise NotFound("task", task_id)
-    if task.status is not TaskStatus.OPEN or task.kind is TaskKind.MEMBER_INPUT:
+    task = _open_task_of_kind(agg, task_id)
+    if task.kind is TaskKind.MEMBER_INPUT:
         raise Conflict("task_not_open")
     authorize(ctx, task, actor)
     if to.account_id == actor.account_id:
@@ -990,27 +966,14 @@ def record_payment(
     agg.budget_ops.append(BudgetOp("spend", case.budget_key, amount))
     case.reserved_amount -= amount
     case.paid_amount += amount
-    task.status = TaskStatus.DONE
-    task.closed_at = ctx.now
-    task.outcome = "paid"
-    task.next_check_at = None
-    agg.touch(task)
+    _close(ctx, agg, task, TaskStatus.DONE, "paid")
     step = ctx.defn.steps[task.step]
     assert isinstance(step, PaymentStep)
     done = case.paid_amount >= (case.approved_amount or 0)
     if done:
         _finish(ctx, agg, CaseStatus.PAID, "paid")
     else:
-        nxt = open_task(ctx, agg, task.step, step, tranche=tranche + 1)
-        _event(
-            ctx,
-            agg,
-            ev.TASK_OPENED,
-            task=nxt.id,
-            step=task.step,
-            role=nxt.role.value,
-            unit=nxt.org_unit_id,
-        )
+        _open(ctx, agg, task.step, step, tranche=tranche + 1)
     _audit(
         ctx,
         agg,

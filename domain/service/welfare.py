@@ -19,8 +19,9 @@ from domain.adapters.unit_of_work import UnitOfWork
 from domain.engine import transitions as tr
 from domain.engine.context import SYSTEM, Actor, Ctx
 from domain.engine.evaluation import case_facts, claim_keys, validate_form
-from domain.errors import Conflict, DomainError, InvalidRequest, PermissionDenied
-from domain.model import BudgetKey, Case, CaseAggregate
+from domain.errors import Conflict, DomainError, InvalidRequest, NotFound, PermissionDenied
+from domain.ids import new_id
+from domain.model import AuditIntent, BudgetKey, Case, CaseAggregate
 from domain.rules.facts import CaseFacts, Facts
 from domain.service.commands import (
     CaseItem,
@@ -177,8 +178,6 @@ class WelfareService:
         member_id: str = item.member_id
         household = repo.household_of(member_id)
         if household is None:
-            from domain.errors import NotFound
-
             raise NotFound("member", member_id)
         if campaign_id is not None and any(u.rule == "unit_quota" for _, _, u in defn.rule_uses()):
             # Before the household lock: one lock order, so concurrent lists cannot deadlock.
@@ -259,8 +258,6 @@ class WelfareService:
         A refused item leaves no trace but its result line; accepted and flagged items are
         committed together with one audit entry each and one for the list itself.
         """
-        from domain.ids import new_id
-        from domain.model import AuditIntent
 
         now = self.clock()
         defn = self.definitions.current(cmd.policy)
