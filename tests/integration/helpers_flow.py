@@ -51,9 +51,10 @@ WRITTEN_TABLES = {
 _dob_serial = [0]
 
 
-def shared_world(request: Any, tmp_path_factory: Any) -> Iterator[World]:
-    """Body of a class-scoped world fixture (params sqlite/postgres) for tests that only add
-    their own members and campaigns and never move the clock: one world setup per class."""
+@pytest.fixture(scope="class", params=["sqlite", "postgres"])
+def shared(request: Any, tmp_path_factory: Any) -> Iterator[World]:
+    """One world per test class (SQLite and PostgreSQL), for tests that only add their own
+    members, campaigns and cases and never move the clock: the setup is paid once per class."""
     if request.param == "postgres" and not POSTGRES_URL:
         pytest.skip("WELFARE_TEST_POSTGRES_URL is not set")
     tmp = tmp_path_factory.mktemp("shared")
@@ -62,6 +63,14 @@ def shared_world(request: Any, tmp_path_factory: Any) -> Iterator[World]:
         yield build_world(database, tmp, Clock())
     finally:
         database.close()
+
+
+class SharedWorld:
+    """Base for test classes whose `world` is the class's shared one."""
+
+    @pytest.fixture
+    def world(self, shared: World) -> World:
+        return shared
 
 
 def code(prefix: str) -> str:

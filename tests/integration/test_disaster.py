@@ -13,6 +13,7 @@ import pytest
 from domain.errors import Conflict, InvalidRequest, RuleViolation
 from domain.service.queries import case_status, case_trail, open_tasks, verify_audit
 from tests.integration.helpers_flow import (
+    SharedWorld,
     budget,
     cases_of_member,
     claim_keys_of,
@@ -22,23 +23,11 @@ from tests.integration.helpers_flow import (
     person,
     provide,
     refused,
-    shared_world,
+    shared,  # noqa: F401  (class-scoped world fixture)
 )
 from tests.support import World
 
 TODAY = date(2026, 3, 2)
-
-
-@pytest.fixture(scope="class", params=["sqlite", "postgres"])
-def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """One world for a whole class of tests that add only their own members and events."""
-    yield from shared_world(request, tmp_path_factory)
-
-
-class SharedWorld:
-    @pytest.fixture
-    def world(self, shared: World) -> World:
-        return shared
 
 
 @pytest.fixture

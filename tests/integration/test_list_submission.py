@@ -16,23 +16,19 @@ from domain.service.commands import CaseItem, SubmitList
 from domain.service.queries import open_tasks, verify_audit
 from domain.service.welfare import ListItemResult
 from tests.integration.helpers_flow import (
+    SharedWorld,
     audit_actions,
     code,
     counts,
     doc,
     outbox,
     person,
-    shared_world,
+    shared,  # noqa: F401  (class-scoped world fixture)
 )
 from tests.support import World
 
 TODAY = date(2026, 3, 2)
 SIGNED_LIST = doc("signed_list", "CS-A-danh-sach-tet-2026")
-
-
-@pytest.fixture(scope="class", params=["sqlite", "postgres"])
-def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    yield from shared_world(request, tmp_path_factory)
 
 
 def item(member: str, subtype: str = "standard", **form: Any) -> CaseItem:
@@ -62,12 +58,8 @@ def cases_in(world: World, campaign: str) -> list[dict[str, Any]]:
         ]
 
 
-class TestATetListOfThirtyMembers:
+class TestATetListOfThirtyMembers(SharedWorld):
     """One world for the class: each test files its own list in its own campaign."""
-
-    @pytest.fixture
-    def world(self, shared: World) -> World:
-        return shared
 
     def test_each_member_gets_their_own_outcome_and_only_accepted_ones_leave_a_trace(
         self, world: World

@@ -15,6 +15,7 @@ from domain.model import CaseAggregate
 from domain.service.commands import Decide, Delegate
 from domain.service.queries import case_status, open_tasks, verify_audit
 from tests.integration.helpers_flow import (
+    SharedWorld,
     audit_actions,
     budget,
     cases_of_member,
@@ -24,24 +25,11 @@ from tests.integration.helpers_flow import (
     person,
     race,
     refused,
-    shared_world,
+    shared,  # noqa: F401  (class-scoped world fixture)
 )
 from tests.support import World
 
 Action = Literal["approve", "reject", "return"]
-
-
-@pytest.fixture(scope="class", params=["sqlite", "postgres"])
-def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    yield from shared_world(request, tmp_path_factory)
-
-
-class SharedWorld:
-    """One world per class: each test adds its own event and case and runs no SLA sweep."""
-
-    @pytest.fixture
-    def world(self, shared: World) -> World:
-        return shared
 
 
 @pytest.fixture
