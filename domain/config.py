@@ -29,6 +29,30 @@ class Settings(BaseSettings):
         description="Extra non-working dates (YYYY-MM-DD) announced by the government.",
     )
     extra_working_days: list[str] = Field(default_factory=list)
+    lang: str = Field(default="vi", description="Language of CLI output and of defaults: vi | en.")
+
+    # --- API -------------------------------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    secret_key: str | None = Field(
+        default=None,
+        description="Key that signs access tokens; default: generated once into data_dir/secret.key.",
+    )
+    token_ttl_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
+
+    # --- e-mail (issue 4) ------------------------------------------------------------------
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_tls: bool = False
+    mail_from: str = "Công đoàn Lai Châu <no-reply@congdoan-laichau.vn>"
+
+    # --- event relay (issue 4) -------------------------------------------------------------
+    relay_batch_size: int = Field(default=500, ge=1)
+    relay_max_attempts: int = Field(default=8, ge=1)
 
     def sqlalchemy_url(self) -> str:
         if self.database_url:

@@ -125,6 +125,7 @@ class AccountRow(SQLModel, table=True):
     password_hash: str | None = Field(default=None, max_length=200)
     active: bool = True
     created_at: datetime = _ts()
+    lang: str = Field(default="vi", max_length=5, sa_column_kwargs={"server_default": "vi"})
 
 
 class RoleGrantRow(SQLModel, table=True):
@@ -360,6 +361,10 @@ class OutboxRow(SQLModel, table=True):
     available_at: datetime = _ts()
     processed_at: datetime | None = _ts(default=None)
     last_error: str | None = Field(default=None, sa_type=Text)
+    # A consumer leases a batch (status "claimed") so several can run side by side; an expired
+    # lease (a crashed worker) returns the rows to the pool.
+    claimed_by: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = _ts(default=None)
 
 
 class DefinitionSnapshotRow(SQLModel, table=True):
@@ -371,3 +376,59 @@ class DefinitionSnapshotRow(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     content: dict[str, Any] = Field(sa_type=JSON)
     published_at: datetime = _ts()
+
+
+class ConsumedEventRow(SQLModel, table=True):
+    """Effects applied at most once: a consumer records the event id in its effect's transaction."""
+
+    __tablename__ = "consumed_event"
+    consumer: str = Field(primary_key=True, max_length=60)
+    event_id: str = Field(primary_key=True, max_length=36)
+    at: datetime = _ts()
+
+
+class NotificationRow(SQLModel, table=True):
+    """One e-mail to send: (event, address, template) is unique, so a replayed event sends nothing new."""
+
+    __tablename__ = "notification"
+    __table_args__ = (
+        UniqueConstraint("event_id", "address", "template", name="uq_notification_once"),
+        Index("ix_notification_pending", "status", "available_at"),
+    )
+    id: str = Field(primary_key=True, max_length=36)
+    event_id: str = Field(max_length=36)
+    case_id: str | None = Field(default=None, max_length=36, index=True)
+    account_id: str | None = Field(default=None, max_length=36)
+    address: str = Field(max_length=200)
+    template: str = Field(max_length=60)
+    lang: str = Field(default="vi", max_length=5)
+    context: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    status: str = Field(default="pending", max_length=20)
+    attempts: int = 0
+    available_at: datetime = _ts()
+    sent_at: datetime | None = _ts(default=None)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = _ts()
+
+
+class IdempotencyRow(SQLModel, table=True):
+    """The first answer to a write sent with an Idempotency-Key, replayed for a retry."""
+
+    __tablename__ = "idempotency_record"
+    account_id: str = Field(primary_key=True, max_length=36)
+    key: str = Field(primary_key=True, max_length=200)
+    scope: str = Field(max_length=200)  # method and path template
+    request_hash: str = Field(max_length=64)
+    status_code: int
+    response_body: str = Field(sa_type=Text)
+    created_at: datetime = _ts(index=True)
+
+
+class LoginThrottleRow(SQLModel, table=True):
+    """Failed logins per username (and per client address) in a sliding window, shared by all API processes."""
+
+    __tablename__ = "login_throttle"
+    key: str = Field(primary_key=True, max_length=200)
+    failures: int = 0
+    window_started_at: datetime = _ts()
+    locked_until: datetime | None = _ts(default=None)
