@@ -8,7 +8,7 @@ import importlib
 import json
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -18,7 +18,7 @@ from domain.adapters.db import make_engine
 from domain.adapters.definitions import check_files, definition_files, publish
 from domain.adapters.migrate import upgrade
 from domain.audit import Checkpoint, checkpoint_signature_ok, new_signing_key
-from domain.config import Settings
+from domain.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from domain.bootstrap import App
@@ -316,6 +316,248 @@ def escalate_cmd(
         lg,
         f"Đã xét {result.examined} nhiệm vụ đến hạn kiểm tra, thay đổi {result.changed}.",
         f"Examined {result.examined} due task(s), changed {result.changed}.",
+    )
+
+
+# --- outbox relay, dead letters, yearly report (flows work) -----------------------------------
+
+outbox_app = typer.Typer(no_args_is_help=True, help="Hộp thư sự kiện / event outbox")
+report_app = typer.Typer(no_args_is_help=True, help="Báo cáo / reports")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(report_app, name="report")
+
+
+@app.command("relay")
+def relay_cmd(
+    once: Annotated[bool, typer.Option(help="One batch only, then stop")] = False,
+    mail: Annotated[bool, typer.Option(help="Also send the e-mail that is due")] = True,
+    lang: LangOpt = "vi",
+) -> None:
+    """Hand outbox events to their consumers (screening, notifications) and send due e-mail, without Prefect."""
+    import asyncio
+
+    from domain.adapters.mail import SmtpSettings
+    from domain.service.notifications import send_with_smtp
+    from domain.service.relay import build_relay
+
+    lg = _lang(lang)
+    a = _app()
+    relay = build_relay(a.service, a.settings)
+    r = relay.run_once() if once else relay.drain()
+    _say(
+        lg,
+        f"Sự kiện: đã xử lý {r.processed}, thử lại sau {r.retried}, hỏng {r.dead}, chờ {r.deferred}.",
+        f"Events: {r.processed} handled, {r.retried} to retry, {r.dead} dead, {r.deferred} deferred.",
+    )
+    if mail:
+        m = asyncio.run(
+            send_with_smtp(
+                a.engine,
+                SmtpSettings.from_settings(a.settings),
+                clock=a.service.clock,
+                max_attempts=a.settings.relay_max_attempts,
+            )
+        )
+        _say(
+            lg,
+            f"Thư: đã gửi {m.sent}, thử lại sau {m.retried}, hỏng {m.dead}, chờ máy chủ thư {m.waiting}.",
+            f"Mail: {m.sent} sent, {m.retried} to retry, {m.dead} dead, {m.waiting} waiting for the mail server.",
+        )
+
+
+@outbox_app.command("dead")
+def outbox_dead(
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100, lang: LangOpt = "vi"
+) -> None:
+    """List events that failed too often (dead letters), oldest first."""
+    from domain.service.relay import dead_events, outbox_counts
+
+    lg = _lang(lang)
+    a = _app()
+    counts = outbox_counts(a.engine)
+    _say(
+        lg,
+        "Hộp thư sự kiện: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+        "Outbox: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+    )
+    for d in dead_events(a.engine, limit):
+        print(
+            f"{d.id}  #{d.seq}  {d.type:24} case={d.case_id or '-'}  attempts={d.attempts}  {d.last_error or ''}"
+        )
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    event_id: Annotated[str, typer.Argument(help="The id of a dead event")], lang: LangOpt = "vi"
+) -> None:
+    """Give a dead event a fresh set of attempts; the relay handles it on its next run."""
+    from domain.service.relay import retry_dead
+
+    lg = _lang(lang)
+    a = _app()
+    if not retry_dead(a.engine, event_id, a.service.clock()):
+        _say(lg, f"Không có sự kiện hỏng mã {event_id}.", f"No dead event with id {event_id}.")
+        raise typer.Exit(1)
+    _say(lg, f"Đã đưa sự kiện {event_id} vào hàng đợi lại.", f"Event {event_id} is queued again.")
+
+
+@report_app.command("yearly")
+def report_yearly(
+    year: Annotated[int | None, typer.Option(help="Default: this year")] = None,
+    lang: LangOpt = "vi",
+) -> None:
+    """The yearly report per upper-level union (CSV + JSON under data_dir/reports), announced by mail."""
+    from domain.service.reports import write_yearly_report
+    from domain.workcalendar import VN_TZ
+
+    lg = _lang(lang)
+    a = _app()
+    now = a.service.clock()
+    files = write_yearly_report(
+        a.engine, year or now.astimezone(VN_TZ).year, a.settings.data_dir / "reports", now
+    )
+    _say(
+        lg,
+        f"Báo cáo năm {files.year}: {files.cases} hồ sơ, {files.units} đơn vị → {files.csv}, {files.json}",
+        f"Report {files.year}: {files.cases} cases, {files.units} units → {files.csv}, {files.json}",
+    )
+
+
+# --- the API: welfare up, welfare accounts add (api-core work) -------------------------------
+
+accounts_app = typer.Typer(no_args_is_help=True, help="Tài khoản / accounts")
+app.add_typer(accounts_app, name="accounts")
+
+DEMO_PASSWORD = "laichau2026"
+"""The password of every demo account after `welfare up --demo` (a demo database only)."""
+
+
+@app.command("up")
+def up_cmd(
+    demo: Annotated[bool, typer.Option(help="Seed the Lai Châu demo data on first start")] = False,
+    host: Annotated[str | None, typer.Option(help="Default: WELFARE_API_HOST or 127.0.0.1")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: WELFARE_API_PORT or 8000")] = None,
+    flows: Annotated[bool, typer.Option(help="Also start the Prefect side (flows.serve)")] = True,
+    demo_members: Annotated[int, typer.Option(min=10, max=100_000, hidden=True)] = 300,
+    lang: LangOpt = "vi",
+) -> None:
+    """Start the main job: migrate, seed the demo on first start (--demo), serve the API."""
+    import importlib.util
+    import subprocess
+
+    import uvicorn
+
+    lg = _lang(lang)
+    s = _settings()
+    bind_host, bind_port = host or s.api_host, port or s.api_port
+    a = _app()  # migrates
+    if demo:
+        _up_demo(a, lg, demo_members, bind_host, bind_port)
+    base = f"http://{bind_host}:{bind_port}"
+    _say(
+        lg,
+        f"API: {base}/api/v1 — tài liệu tương tác: {base}/docs — kiểm tra: {base}/healthz",
+        f"API: {base}/api/v1 — interactive docs: {base}/docs — health: {base}/healthz",
+    )
+    side: subprocess.Popen[bytes] | None = None
+    if flows and importlib.util.find_spec("flows.serve") is not None:
+        # With the flows served, screening is theirs (the policy flows), as in production;
+        # an operator's explicit WELFARE_SCREENING wins. Both processes read it from here.
+        os.environ.setdefault("WELFARE_SCREENING", "flow")
+        get_settings.cache_clear()
+        side = subprocess.Popen([sys.executable, "-m", "flows.serve"])
+        _say(
+            lg,
+            "Đã khởi động phần Prefect (flows.serve).",
+            "Started the Prefect side (flows.serve).",
+        )
+    try:
+        a.engine.dispose()  # the server builds its own App; keep no idle connections here
+        uvicorn.run("api.app:create_app", factory=True, host=bind_host, port=bind_port)
+    finally:
+        if side is not None:
+            side.terminate()
+            try:
+                side.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                side.kill()
+
+
+def _up_demo(a: "App", lg: Lang, members: int, host: str, port: int) -> None:
+    from domain.service.accounts import set_missing_passwords
+
+    seed_demo = _demo_entry("domain.demo.seed", "seed_demo", lg)
+    accounts = seed_demo(a, members=members)
+    set_missing_passwords(
+        a.service, "seed", [x.account_id for x in accounts.accounts], DEMO_PASSWORD
+    )
+    if accounts.created:
+        _say(lg, "Đã tạo dữ liệu mẫu Lai Châu.", "Lai Châu demo data created.")
+    _say(
+        lg,
+        f"Tài khoản mẫu (mật khẩu: {DEMO_PASSWORD}) — đăng nhập tại http://{host}:{port}/docs (Authorize):",
+        f"Demo accounts (password: {DEMO_PASSWORD}) — log in at http://{host}:{port}/docs (Authorize):",
+    )
+    for acc in accounts.accounts:
+        print(f"  {acc.username:28} {acc.role_title:45} {acc.unit_name}")
+
+
+@accounts_app.command("add")
+def accounts_add(
+    username: Annotated[str, typer.Argument(help="Log-in name")],
+    unit: Annotated[str, typer.Option("--unit", help="Org unit id the roles are held at")],
+    role: Annotated[list[str], typer.Option("--role", help="Role code; repeat for several")],
+    display_name: Annotated[str | None, typer.Option(help="Name shown to people")] = None,
+    email: Annotated[str | None, typer.Option(help="E-mail for notifications")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the password from standard input (scripts)")
+    ] = False,
+    valid_from: Annotated[
+        str | None, typer.Option("--from", help="Grants valid from YYYY-MM-DD (default: today)")
+    ] = None,
+    lang: LangOpt = "vi",
+) -> None:
+    """Create an account with its role grants and password."""
+    from domain.errors import DomainError
+    from domain.roles import Role
+    from domain.service.accounts import create_account
+
+    lg = _lang(lang)
+    try:
+        roles = [Role(r) for r in role]
+    except ValueError:
+        raise typer.BadParameter(", ".join(r.value for r in Role), param_hint="--role") from None
+    try:
+        start = date.fromisoformat(valid_from) if valid_from else None
+    except ValueError:
+        raise typer.BadParameter("YYYY-MM-DD", param_hint="--from") from None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Mật khẩu / password", hide_input=True, confirmation_prompt=True)
+    a = _app()
+    try:
+        account_id = create_account(
+            a.admin,
+            "cli",
+            username=username,
+            display_name=display_name or username,
+            unit_id=unit,
+            roles=roles,
+            password=password,
+            email=email,
+            valid_from=start,
+        )
+    except DomainError as err:
+        ident = err.params.get("id")
+        print(err.title(lg) + (f": {ident}" if ident else ""), file=sys.stderr)
+        raise typer.Exit(1) from None
+    finally:
+        a.engine.dispose()
+    _say(
+        lg,
+        f"Đã tạo tài khoản {username} ({account_id}): {', '.join(r.value for r in roles)} tại {unit}.",
+        f"Account {username} ({account_id}) created: {', '.join(r.value for r in roles)} at {unit}.",
     )
 
 

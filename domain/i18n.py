@@ -46,6 +46,65 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "Ngân sách quỹ {fund} năm {year} không đủ",
         "The {fund} budget for {year} is insufficient",
     ),
+    # --- HTTP API (api-core): problem titles, log-in, idempotency ------------------------
+    "problem.not_found": ("Không tìm thấy", "Not found"),
+    "problem.conflict": ("Xung đột với trạng thái hiện tại", "Conflicts with the current state"),
+    "problem.forbidden": ("Không có quyền thực hiện", "Not permitted"),
+    "problem.invalid": ("Dữ liệu không hợp lệ", "Invalid request"),
+    "problem.rule": (
+        "Yêu cầu bị từ chối theo quy định",
+        "Refused by the rules",
+    ),
+    "problem.unauthorized": ("Chưa xác thực", "Not authenticated"),
+    "problem.throttled": ("Quá nhiều lần thử", "Too many attempts"),
+    "validation_error": ("Dữ liệu gửi lên không hợp lệ", "The request data is invalid"),
+    "unauthorized": (
+        "Chưa đăng nhập hoặc mã truy cập không hợp lệ, đã hết hạn",
+        "Not logged in, or the access token is invalid or expired",
+    ),
+    "invalid_credentials": (
+        "Tên đăng nhập hoặc mật khẩu không đúng",
+        "Incorrect username or password",
+    ),
+    "login_throttled": (
+        "Đăng nhập sai quá nhiều lần; thử lại sau {seconds} giây",
+        "Too many failed log-ins; try again in {seconds} seconds",
+    ),
+    "idempotency_key_reused": (
+        "Khóa Idempotency-Key đã được dùng cho một yêu cầu khác",
+        "The Idempotency-Key was already used for a different request",
+    ),
+    "idempotency_in_progress": (
+        "Yêu cầu với cùng Idempotency-Key đang được xử lý",
+        "A request with the same Idempotency-Key is still being processed",
+    ),
+    "role_required": (
+        "Cần vai trò {roles} để thực hiện",
+        "Needs the role {roles}",
+    ),
+    "method_not_allowed": ("Phương thức không được hỗ trợ", "Method not allowed"),
+    "unsupported_media_type": (
+        "Kiểu nội dung không được hỗ trợ; hãy gửi application/json",
+        "Unsupported content type; send application/json",
+    ),
+    "payload_too_large": ("Dữ liệu gửi lên quá lớn", "The request body is too large"),
+    "http_error": ("Yêu cầu không hợp lệ", "Bad request"),
+    "service_unavailable": (
+        "Cơ sở dữ liệu tạm thời không sẵn sàng; vui lòng thử lại",
+        "The database is temporarily unavailable; please retry",
+    ),
+    "internal_error": ("Lỗi hệ thống", "Internal error"),
+    # --- administration and audit (engineer B: member import, complaints, audit search) -----
+    "import.required": ("Thiếu giá trị bắt buộc", "A required value is missing"),
+    "import.invalid_date": (
+        "Ngày không hợp lệ: {value} (dùng dd/mm/yyyy)",
+        "Invalid date: {value} (use dd/mm/yyyy)",
+    ),
+    "import.invalid_sex": ("Giới tính phải là Nam hoặc Nữ", "Sex must be Nam or Nữ (male/female)"),
+    "import.duplicate_in_file": (
+        "Số CCCD trùng với dòng {row} trong tệp",
+        "The CCCD repeats row {row} of the file",
+    ),
     # --- check outcomes (reasons recorded in the audit log) ------------------------------
     "ok": ("Đạt", "Passed"),
     "cccd_format": ("Số CCCD phải gồm 12 chữ số", "The CCCD must be 12 digits"),
@@ -144,6 +203,14 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "Hồ sơ bị gắn cờ, cần thêm một người phê duyệt",
         "The case is flagged and needs a second approver",
     ),
+    # --- e-mail notifications (flows): case statuses as people read them ----------------------
+    "status_screening": ("Đang sàng lọc tự động", "Being screened"),
+    "status_in_review": ("Đang xét duyệt", "Under review"),
+    "status_awaiting_info": ("Chờ bổ sung thông tin", "Waiting for more information"),
+    "status_approved": ("Đã được duyệt", "Approved"),
+    "status_paid": ("Đã chi trả", "Paid"),
+    "status_rejected": ("Không được duyệt", "Rejected"),
+    "status_withdrawn": ("Đã rút hồ sơ", "Withdrawn"),
 }
 
 

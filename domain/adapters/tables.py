@@ -317,7 +317,13 @@ class AuditEntryRow(SQLModel, table=True):
     """Append-only (triggers refuse UPDATE and DELETE); hash-chained by `prev_hash`."""
 
     __tablename__ = "audit_entry"
-    __table_args__ = (Index("ix_audit_entity", "entity_type", "entity_id", "seq"),)
+    __table_args__ = (
+        Index("ix_audit_entity", "entity_type", "entity_id", "seq"),
+        # The auditors' search (domain/service/audit_search.py), in chain order.
+        Index("ix_audit_policy_seq", "policy", "seq"),
+        Index("ix_audit_unit_seq", "org_unit_id", "seq"),
+        Index("ix_audit_at", "at"),
+    )
     seq: int = Field(
         sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
     )

@@ -672,6 +672,55 @@ def provide_information(
     )
 
 
+def attach_documents(
+    ctx: Ctx,
+    agg: CaseAggregate,
+    *,
+    actor: Actor,
+    documents: Sequence[tuple[str, str, str, int, str]],
+) -> list[str]:
+    """The filing unit adds document metadata (kind, name, SHA-256) at any open stage.
+
+    Only the document-reuse check runs (the other checks do not depend on documents until
+    approval, where they run again); a reused file flags the case. Returns the new flags.
+    """
+    case = agg.case
+    if case.terminal:
+        raise Conflict(
+            "transition_not_allowed",
+            params={"action": "attach documents", "status": case.status.value},
+        )
+    _require_case_officer(ctx, agg, actor)
+    if not documents:
+        raise InvalidRequest(
+            "invalid_field",
+            field="documents",
+            params={"field": "documents", "reason": "nothing provided"},
+        )
+    for kind, filename, sha256, size, content_type in documents:
+        agg.add_document(_document(ctx, agg, actor, kind, filename, sha256, size, content_type))
+    facts = facts_for(ctx, agg, "intake", actor.facts("submit"))
+    # evaluate() runs only the rules the definition uses for this subtype and stage.
+    results = [r for r in evaluate(ctx, agg, facts) if r.rule == "document_reuse"]
+    flags = new_flags(agg, results)
+    _audit(
+        ctx,
+        agg,
+        "case.documents_attached",
+        actor,
+        Role.GRASSROOTS_OFFICER,
+        case.unit_id,
+        {
+            "documents": [d.sha256 for d in agg.new_documents],
+            "checks": _checks_json(results),
+            "flags": flags,
+        },
+    )
+    if flags:
+        _event(ctx, agg, ev.CASE_FLAGGED, flags=",".join(flags))
+    return flags
+
+
 def _is_range(ctx: Ctx, case: Case) -> bool:
     return ctx.defn.subtypes[case.subtype].amount.minimum is not None
 

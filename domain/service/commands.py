@@ -5,6 +5,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_AMOUNT = 100_000_000_000
+"""100 billion đồng: far above any support, far below BIGINT; bigger numbers are typos or attacks."""
+
 
 class _Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -28,8 +31,13 @@ class CaseItem(_Command):
     subtype: str
     event_date: date
     form: dict[str, Any] = Field(default_factory=dict)
-    requested_amount: int | None = Field(default=None, gt=0)
+    requested_amount: int | None = Field(default=None, gt=0, le=MAX_AMOUNT)
     documents: list[DocumentIn] = Field(default_factory=list, max_length=50)
+
+
+class AttachDocuments(_Command):
+    case_id: str
+    documents: list[DocumentIn] = Field(min_length=1, max_length=50)
 
 
 class SubmitCase(CaseItem):
@@ -48,7 +56,7 @@ class SubmitList(_Command):
 class Decide(_Command):
     task_id: str
     action: Literal["approve", "reject", "return"]
-    amount: int | None = Field(default=None, gt=0)
+    amount: int | None = Field(default=None, gt=0, le=MAX_AMOUNT)
     reason: str | None = Field(default=None, max_length=2000)
 
 
@@ -61,7 +69,7 @@ class ProvideInformation(_Command):
 
 class RecordPayment(_Command):
     case_id: str
-    amount: int = Field(gt=0)
+    amount: int = Field(gt=0, le=MAX_AMOUNT)
     method: Literal["bank_transfer", "cash"]
     reference: str = Field(min_length=1, max_length=100)
 

@@ -8,7 +8,7 @@ flows all call these methods; none of them holds a business rule of its own.
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -22,8 +22,10 @@ from domain.engine.evaluation import case_facts, claim_keys, validate_form
 from domain.errors import Conflict, DomainError, InvalidRequest, NotFound, PermissionDenied
 from domain.ids import new_id
 from domain.model import AuditIntent, BudgetKey, Case, CaseAggregate
-from domain.rules.facts import CaseFacts, Facts
+from domain.roles import OrgLevel, Role
+from domain.rules.facts import CaseFacts, Facts, MemberFacts
 from domain.service.commands import (
+    AttachDocuments,
     CaseItem,
     Decide,
     Delegate,
@@ -34,6 +36,9 @@ from domain.service.commands import (
 )
 from domain.workcalendar import VN_TZ, WorkCalendar
 from domain.workflow import Definition
+
+MAX_DELEGATION = timedelta(days=30)
+"""A delegation is time-bounded: at most this far ahead (the engine's own bound is looser)."""
 
 
 def utcnow() -> datetime:
@@ -60,6 +65,7 @@ class ListItemResult:
     rule: str | None = None
     field_path: str | None = None
     checks: list[dict[str, object]] = field(default_factory=list)
+    params: dict[str, object] = field(default_factory=dict)  # to fill in the error's message
 
 
 @dataclass(frozen=True)
@@ -266,6 +272,13 @@ class WelfareService:
         with self._uow() as uow:
             actor = self.actor(uow.repo, actor_id, now)
             self._check_unit(uow.repo, cmd.unit_id)
+            # Refuse a whole list from someone who may not file for this unit before anything
+            # (not even the list's own audit entry) is written.
+            ancestry = uow.repo.ancestry(cmd.unit_id, now.astimezone(VN_TZ).date())
+            if not actor.holds_any(
+                ancestry.values(), (Role.GRASSROOTS_OFFICER, Role.GRASSROOTS_CHAIR)
+            ):
+                raise PermissionDenied("permission_denied")
             for i, item in enumerate(cmd.items):
                 savepoint = uow.conn.begin_nested()
                 try:
@@ -284,6 +297,7 @@ class WelfareService:
                             rule=err.rule,
                             field_path=err.field,
                             checks=err.checks,
+                            params=err.params,
                         )
                     )
                     continue
@@ -383,6 +397,46 @@ class WelfareService:
 
         return self._on_case(cmd.case_id, actor_id, apply)
 
+    def attach_documents(self, actor_id: str, cmd: AttachDocuments) -> CaseAggregate:
+        """Add document metadata and hashes to an open case; a reused file flags it (C17)."""
+
+        def apply(ctx: Ctx, agg: CaseAggregate, actor: Actor) -> None:
+            hashes = [d.sha256.lower() for d in cmd.documents]
+            with self.engine.connect().execution_options(**READ_ONLY) as conn:
+                reused = Repository(conn).reused_documents(hashes, agg.case.id)
+            merged = {**ctx.facts.reused_documents, **reused}
+            tr.attach_documents(
+                replace(ctx, facts=replace(ctx.facts, reused_documents=merged)),
+                agg,
+                actor=actor,
+                documents=[d.as_tuple() for d in cmd.documents],
+            )
+
+        return self._on_case(cmd.case_id, actor_id, apply)
+
+    def record_document_read(self, actor_id: str, case_id: str, document_ids: list[str]) -> None:
+        """Audit that someone was shown sensitive (health) document metadata: ids only."""
+        if not document_ids:
+            return
+        now = self.clock()
+        with self._uow() as uow:
+            uow.record(
+                audit=[
+                    AuditIntent(
+                        action="document.read",
+                        entity_type="case",
+                        entity_id=case_id,
+                        actor_id=actor_id,
+                        actor_role=None,
+                        org_unit_id=None,
+                        policy=None,
+                        policy_version=None,
+                        payload={"case": case_id, "documents": sorted(document_ids)},
+                    )
+                ]
+            )
+            uow.commit(now)
+
     def withdraw(self, actor_id: str, case_id: str, reason: str | None = None) -> CaseAggregate:
         return self._on_case(
             case_id,
@@ -405,6 +459,13 @@ class WelfareService:
         )
 
     def delegate(self, actor_id: str, cmd: Delegate) -> CaseAggregate:
+        if cmd.until > self.clock() + MAX_DELEGATION:
+            raise InvalidRequest(
+                "invalid_field",
+                field="until",
+                params={"field": "until", "reason": f"at most {MAX_DELEGATION.days} days ahead"},
+            )
+
         def apply(ctx: Ctx, agg: CaseAggregate, actor: Actor) -> None:
             with self.engine.connect().execution_options(**READ_ONLY) as conn:
                 to = self.actor(Repository(conn), cmd.to_account_id, ctx.now)
@@ -427,23 +488,96 @@ class WelfareService:
         """Move every task whose SLA check is due up its ladder. Idempotent: a rerun changes nothing.
 
         Cost grows with the number of due tasks (an index on next_check_at), not with all tasks.
-        Each task is its own command, so one failing case does not hold back the others.
+        Due tasks are handled in batches of cases, one transaction per batch (a transaction per
+        task made 1,000 overdue tasks take seconds). A batch that fails — a case changed under
+        it, a broken definition — is rolled back and its cases retried one per transaction, so
+        one failing case never holds back the others.
         """
         at = now or self.clock()
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(**READ_ONLY) as conn:
             due = Repository(conn).due_tasks(at, limit)
-        changed = 0
+        by_case: dict[str, list[str]] = {}
         for task_id, case_id in due:
+            by_case.setdefault(case_id, []).append(task_id)
+        cases = list(by_case)
+        changed = 0
+        for i in range(0, len(cases), SWEEP_BATCH):
+            batch = {c: by_case[c] for c in cases[i : i + SWEEP_BATCH]}
             try:
-                with self._uow() as uow:
-                    agg, ctx = self._load(uow, case_id, at)
-                    if tr.escalate(ctx, agg, task_id=task_id):
-                        uow.save(agg)
-                        uow.commit(at)
-                        changed += 1
-            except Conflict:
-                continue  # someone acted on the case meanwhile; the next sweep looks again
+                changed += self._escalate_batch(batch, at)
+            except (DomainError, LookupError, ValueError, RuntimeError):
+                for case_id, task_ids in batch.items():
+                    try:
+                        changed += self._escalate_batch({case_id: task_ids}, at)
+                    except Conflict:
+                        continue  # someone acted on the case meanwhile; the next sweep looks again
         return SweepResult(len(due), changed)
+
+    def _escalate_batch(self, batch: dict[str, list[str]], at: datetime) -> int:
+        """Escalate the due tasks of these cases in one transaction; how many tasks changed."""
+        changed = 0
+        today = at.astimezone(VN_TZ).date()
+        with self._uow() as uow:
+            aggs = uow.repo.load_cases(list(batch))
+            ancestry: dict[str, dict[OrgLevel, str]] = {}
+            to_save: list[CaseAggregate] = []
+            for case_id, task_ids in batch.items():
+                agg = aggs.get(case_id)
+                if agg is None:
+                    continue
+                c = agg.case
+                if c.unit_id not in ancestry:
+                    ancestry[c.unit_id] = uow.repo.ancestry(c.unit_id, today)
+                defn = self.definitions.get(c.policy, c.policy_version)
+                # The SLA ladder reads the definition, the clock and the org chain, never the
+                # rule facts: the sweep does not gather them (that was most of its cost).
+                ctx = Ctx(defn, self.calendar, at, ancestry[c.unit_id], _sweep_facts(agg, at))
+                touched = False
+                for task_id in task_ids:
+                    if tr.escalate(ctx, agg, task_id=task_id):
+                        touched = True
+                        changed += 1
+                if touched:
+                    to_save.append(agg)
+            uow.save_many(to_save)
+            uow.commit(at)
+        return changed
+
+
+SWEEP_BATCH = 200
+"""Cases per SLA-sweep transaction: large enough to amortise the commit and the audit-head
+lock, small enough that a retry after a failed batch stays cheap."""
+
+
+def _sweep_facts(agg: CaseAggregate, at: datetime) -> Facts:
+    """The minimal fact snapshot a Ctx needs; escalation evaluates no rule."""
+    c = agg.case
+    today = at.astimezone(VN_TZ).date()
+    member = MemberFacts(
+        id=c.member_id,
+        cccd="",
+        dob=today,
+        sex="",
+        name_key="",
+        household_key=c.household_key,
+        commune_code=None,
+        memberships=(),
+    )
+    case = CaseFacts(
+        id=c.id,
+        policy=c.policy,
+        subtype=c.subtype,
+        event_date=c.event_date,
+        submitted_on=c.submitted_at.astimezone(VN_TZ).date(),
+        form=c.form,
+        amount=c.amount,
+        flags=frozenset(c.flags),
+        unit_id=c.unit_id,
+        unit_commune=None,
+        campaign_id=c.campaign_id,
+        documents=(),
+    )
+    return Facts(stage="approval", now=at, today=today, case=case, member=member)
 
 
 def require(condition: bool, message: str = "permission_denied") -> None:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from domain.adapters.repository import CASE, DOCUMENT
-from domain.errors import InvalidRequest
+from domain.errors import InvalidRequest, PermissionDenied
 from domain.service.commands import CaseItem, SubmitList
 from domain.service.queries import open_tasks, verify_audit
 from domain.service.welfare import ListItemResult
@@ -185,11 +185,13 @@ class TestATetListOfThirtyMembers(SharedWorld):
         assert info.value.field == "unit_id"
         assert counts(world) == before
 
-    def test_an_officer_of_another_union_gets_every_item_refused_as_not_permitted(
+    def test_an_officer_of_another_union_has_the_whole_list_refused_and_nothing_written(
         self, world: World
     ) -> None:
         season = world.campaign("tet", code("TET-LIST-FOREIGN"))
         members = [person(world) for _ in range(2)]
-        results = submit_list(world, season, [item(m) for m in members], by="officer_c")
-        assert [(r.outcome, r.error) for r in results] == [("refused", "permission_denied")] * 2
+        before = counts(world)
+        with pytest.raises(PermissionDenied):
+            submit_list(world, season, [item(m) for m in members], by="officer_c")
         assert cases_in(world, season) == []
+        assert counts(world) == before  # not even the list's own audit entry

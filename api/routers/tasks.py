@@ -1,0 +1,165 @@
+"""The approver's inbox and task actions: claim, release, delegate, decide."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from api.auth import Caller
+from api.deps import Welfare
+from api.idempotency import IdempotencyKey, idempotent
+from api.models import CaseStateOut, DecisionIn, DelegationIn, InboxItemOut, InboxOut
+from api.problems import problems
+from api.routers.cases import WRITE_PROBLEMS, case_state
+from domain.errors import InvalidRequest
+from domain.service import cases as q
+from domain.service.commands import Decide, Delegate
+
+router = APIRouter(prefix="/api/v1", tags=["tasks"])
+
+TaskId = Annotated[
+    str,
+    Path(max_length=64, description="Task id.", examples=["0192f7a0-61aa-7b3c-8d4e-5f6a7b8c9d0e"]),
+]
+
+
+@router.get(
+    "/inbox",
+    response_model=InboxOut,
+    summary="My inbox",
+    description="Open tasks routed to a role the caller holds at the task's unit or a unit "
+    "above it, and tasks claimed by or delegated to the caller; soonest due first, overdue "
+    "ones marked.",
+    responses=problems(401, 422),
+)
+def my_inbox(
+    app: Welfare,
+    caller: Caller,
+    policy: Annotated[str | None, Query(max_length=40)] = None,
+    step: Annotated[str | None, Query(max_length=60)] = None,
+    role: Annotated[str | None, Query(max_length=40)] = None,
+    unit_id: Annotated[str | None, Query(max_length=64)] = None,
+    kind: Annotated[
+        str | None, Query(max_length=20, description="approval | member_input | payment")
+    ] = None,
+    overdue: Annotated[
+        bool | None, Query(description="Only overdue (true) or only on time (false).")
+    ] = None,
+    mine: Annotated[bool | None, Query(description="Only tasks assigned to me.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> InboxOut:
+    now = app.service.clock()
+    items = q.inbox(
+        app.engine,
+        caller,
+        now,
+        q.InboxFilter(policy, step, role, unit_id, overdue, mine, kind),
+        limit=limit,
+    )
+    out = [InboxItemOut.model_validate(i, from_attributes=True) for i in items]
+    return InboxOut(items=out, count=len(out), overdue=sum(i.task.overdue for i in out))
+
+
+@router.post(
+    "/tasks/{task_id}/claim",
+    response_model=CaseStateOut,
+    summary="Claim a task",
+    description="Take a task so other holders of its role see it is being handled. Claiming "
+    "twice is harmless; a task claimed by someone else gives 409.",
+    responses=WRITE_PROBLEMS,
+)
+def claim(
+    task_id: TaskId, request: Request, app: Welfare, caller: Caller, key: IdempotencyKey = None
+) -> Response:
+    q.require_visible_task(app.engine, caller, task_id)
+    return idempotent(
+        request,
+        app,
+        caller,
+        key,
+        None,
+        200,
+        lambda: case_state(app, app.service.claim(caller.account_id, task_id)),
+    )
+
+
+@router.post(
+    "/tasks/{task_id}/release",
+    response_model=CaseStateOut,
+    summary="Release a claimed task",
+    description="Give a claimed (or delegated) task back to every holder of its role.",
+    responses=WRITE_PROBLEMS,
+)
+def release(
+    task_id: TaskId, request: Request, app: Welfare, caller: Caller, key: IdempotencyKey = None
+) -> Response:
+    q.require_visible_task(app.engine, caller, task_id)
+    return idempotent(
+        request,
+        app,
+        caller,
+        key,
+        None,
+        200,
+        lambda: case_state(app, app.service.release(caller.account_id, task_id)),
+    )
+
+
+@router.post(
+    "/tasks/{task_id}/delegation",
+    response_model=CaseStateOut,
+    summary="Delegate a task for a bounded time",
+    description="Hand the task to another union officer holding a role at its unit or above, "
+    "until a time at most 30 days ahead. Audited; the delegate acts as themselves, so "
+    "separation of duties still applies.",
+    responses=WRITE_PROBLEMS,
+)
+def delegate(
+    task_id: TaskId,
+    body: DelegationIn,
+    request: Request,
+    app: Welfare,
+    caller: Caller,
+    key: IdempotencyKey = None,
+) -> Response:
+    q.require_visible_task(app.engine, caller, task_id)
+    cmd = Delegate(task_id=task_id, to_account_id=body.to_account_id, until=body.until)
+    return idempotent(
+        request,
+        app,
+        caller,
+        key,
+        body,
+        200,
+        lambda: case_state(app, app.service.delegate(caller.account_id, cmd)),
+    )
+
+
+@router.post(
+    "/tasks/{task_id}/decision",
+    response_model=CaseStateOut,
+    summary="Decide a task",
+    description="approve, approve_lower (with `amount`), reject or return for information "
+    "(both with `reason`). On a committee step the decision is recorded as this member's "
+    "vote. Two approvers deciding one task at once: exactly one succeeds, the other gets 409.",
+    responses=WRITE_PROBLEMS,
+)
+def decide(
+    task_id: TaskId,
+    body: DecisionIn,
+    request: Request,
+    app: Welfare,
+    caller: Caller,
+    key: IdempotencyKey = None,
+) -> Response:
+    q.require_visible_task(app.engine, caller, task_id)
+
+    def run() -> CaseStateOut:
+        if body.action == "approve_lower" and body.amount is None:
+            raise InvalidRequest(
+                "invalid_field", field="amount", params={"field": "amount", "reason": "required"}
+            )
+        action = "approve" if body.action == "approve_lower" else body.action
+        cmd = Decide(task_id=task_id, action=action, amount=body.amount, reason=body.reason)
+        return case_state(app, app.service.decide(caller.account_id, cmd))
+
+    return idempotent(request, app, caller, key, body, 200, run)
