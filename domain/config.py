@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     # --- API -------------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    public_url: str | None = Field(
+        default=None,
+        description="Address people reach the API at, for links in e-mails "
+        "(default: http://api_host:api_port).",
+    )
     secret_key: str | None = Field(
         default=None,
         description="Key that signs access tokens; default: generated once into data_dir/secret.key.",
@@ -53,6 +58,9 @@ class Settings(BaseSettings):
     # --- event relay (issue 4) -------------------------------------------------------------
     relay_batch_size: int = Field(default=500, ge=1)
     relay_max_attempts: int = Field(default=8, ge=1)
+
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     def sqlalchemy_url(self) -> str:
         if self.database_url:

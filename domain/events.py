@@ -32,6 +32,8 @@ TASK_ESCALATED = "task.escalated"
 COMPLAINT_FILED = "complaint.filed"
 COMPLAINT_RESOLVED = "complaint.resolved"
 CAMPAIGN_DECLARED = "campaign.declared"
+AUDIT_VERIFICATION_FAILED = "audit.verification_failed"
+REPORT_YEARLY_READY = "report.yearly_ready"
 
 
 @dataclass(frozen=True)

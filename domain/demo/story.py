@@ -169,8 +169,10 @@ class _Story:
         accounts = load_accounts(app)
         self.ids = {a.username: a.account_id for a in accounts.accounts}
         with self.engine.connect() as conn:
-            self.usernames = dict(conn.execute(select(ACCOUNT.c.id, ACCOUNT.c.username)).all())
-            self.unit_names = dict(conn.execute(select(ORG.c.id, ORG.c.name)).all())
+            self.usernames = dict(
+                conn.execute(select(ACCOUNT.c.id, ACCOUNT.c.username)).tuples().all()
+            )
+            self.unit_names = dict(conn.execute(select(ORG.c.id, ORG.c.name)).tuples().all())
             self.campaigns = self._campaigns(conn)
             self.members = self._members(conn)
         self.used: set[str] = set()

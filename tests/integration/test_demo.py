@@ -92,7 +92,7 @@ def test_seed_builds_the_38_commune_unions_and_the_requested_members(
 
     with app.engine.connect() as conn:
         units = {r["id"]: dict(r) for r in conn.execute(select(ORG)).mappings()}
-        parents = dict(conn.execute(select(LINK.c.child_id, LINK.c.parent_id)).all())
+        parents = dict(conn.execute(select(LINK.c.child_id, LINK.c.parent_id)).tuples().all())
         members = [
             dict(r)
             for r in conn.execute(
@@ -150,7 +150,7 @@ def test_seed_builds_the_38_commune_unions_and_the_requested_members(
     assert again.created is False
     assert {a.username for a in again.accounts} == names
     with app.engine.connect() as conn:
-        assert len(conn.execute(select(MEMBER.c.id)).all()) == 140
+        assert len(conn.execute(select(MEMBER.c.id)).tuples().all()) == 140
 
 
 def test_story_runs_on_a_fresh_database_and_the_audit_verifies(

@@ -1,0 +1,568 @@
+"""E-mail notifications: who hears about which event, what they read, and sending exactly once.
+
+Two steps, each idempotent on its own:
+
+1. `NotifyConsumer` (an outbox consumer) turns an event into `notification` rows — one per
+   (event, address, template), unique in the database — in the same transaction that records
+   the event as consumed. A replayed event adds nothing.
+2. `send_pending` drains those rows through SMTP: a row is leased (`status="sending"`), sent,
+   and marked `sent` in its own short transaction right after the server accepted it. While
+   the server is unreachable rows wait (no attempt is counted, nothing is lost); a 4xx answer
+   retries with back-off; a 5xx refusal marks the row `dead`.
+
+At-least-once window: a crash after the server accepted a message and before it is marked
+sent leaves the row leased; when the lease expires it is sent again. The Message-ID is derived
+from the notification id, so such a duplicate carries the same Message-ID as the first copy
+and mail systems (and people) can recognise it.
+
+No message carries personal data: case reference, policy, status, amount, step, role, unit
+and due time only — never a member's name, CCCD, diagnosis or form field.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import jinja2
+from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy.engine import Connection
+
+from domain import events as ev
+from domain.adapters import tables as t
+from domain.adapters.db import READ_ONLY
+from domain.adapters.definitions import DefinitionStore
+from domain.adapters.mail import Delivery, Outcome, OutgoingMail, SmtpMailer, SmtpSettings
+from domain.adapters.repository import ACCOUNT, CASE, GRANT, ORG, TASK, Repository
+from domain.i18n import Lang, translate
+from domain.ids import new_id
+from domain.money import format_vnd, format_vnd_en
+from domain.roles import ROLE_TITLES, OrgLevel, Role
+from domain.service.relay import OutboxEvent, consume_once, error_text, is_consumed
+from domain.workcalendar import VN_TZ
+from domain.workflow import ApprovalStep, PaymentStep
+
+log = logging.getLogger(__name__)
+
+NOTIFICATION = t.NotificationRow.__table__  # type: ignore[attr-defined]
+TEMPLATES_DIR = Path(__file__).parent / "mail_templates"
+
+# Events of the scheduled work (not engine transitions), consumed like the others.
+AUDIT_VERIFICATION_FAILED = ev.AUDIT_VERIFICATION_FAILED
+REPORT_READY = ev.REPORT_YEARLY_READY
+
+# The submitter hears about every change of their case's status.
+SUBMITTER_EVENTS = frozenset(
+    {
+        ev.CASE_SUBMITTED,
+        ev.CASE_SCREENED,
+        ev.CASE_INFO_REQUESTED,
+        ev.CASE_APPROVED,
+        ev.CASE_REJECTED,
+        ev.CASE_WITHDRAWN,
+        ev.CASE_PAYMENT_RECORDED,
+        ev.CASE_PAID,
+    }
+)
+TASK_TEMPLATES = {
+    ev.TASK_OPENED: "task_new",
+    ev.TASK_REMINDER: "task_reminder",
+    ev.TASK_OVERDUE: "task_overdue",
+    ev.TASK_ESCALATED: "task_escalated",
+}
+HANDLED = (
+    SUBMITTER_EVENTS
+    | set(TASK_TEMPLATES)
+    | {
+        ev.CASE_FLAGGED,
+        AUDIT_VERIFICATION_FAILED,
+        REPORT_READY,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    account_id: str
+    address: str
+    lang: str
+
+
+@dataclass(frozen=True)
+class Planned:
+    recipient: Recipient
+    template: str
+    context: dict[str, Any]
+
+
+def reference(case_id: str) -> str:
+    """The short case reference people quote on the phone: HS-1A2B3C4D (the random end of
+    the id; its start is a timestamp that cases filed together share)."""
+    return f"HS-{case_id.replace('-', '')[-8:].upper()}"
+
+
+def holders(conn: Connection, role: Role | str, units: Sequence[str], on: date) -> list[Recipient]:
+    """Active accounts with an e-mail address holding `role` at one of `units` on `on`."""
+    if not units:
+        return []
+    g, a = GRANT.c, ACCOUNT.c
+    rows = conn.execute(
+        select(a.id, a.email, a.lang)
+        .select_from(GRANT.join(ACCOUNT, a.id == g.account_id))
+        .where(
+            g.role == str(role),
+            g.org_unit_id.in_(list(units)),
+            g.valid_from <= on,
+            or_(g.valid_to.is_(None), g.valid_to >= on),
+            a.active.is_(True),
+            a.email.is_not(None),
+        )
+        .order_by(a.id)
+    ).all()
+    return _unique([Recipient(r[0], r[1], r[2] or "vi") for r in rows])
+
+
+def _unique(recipients: Sequence[Recipient]) -> list[Recipient]:
+    seen: set[str] = set()
+    out = []
+    for r in recipients:
+        key = r.address.strip().lower()
+        if key and key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def _account(conn: Connection, account_id: str) -> Recipient | None:
+    a = ACCOUNT.c
+    r = conn.execute(
+        select(a.id, a.email, a.lang).where(a.id == account_id, a.active.is_(True))
+    ).first()
+    if r is None or not r[1]:
+        return None
+    return Recipient(r[0], r[1], r[2] or "vi")
+
+
+class NotifyConsumer:
+    """Outbox consumer "notify": an event → the notification rows for its recipients."""
+
+    name = "notify"
+
+    def __init__(
+        self,
+        engine: Engine,
+        definitions: DefinitionStore,
+        *,
+        clock: Callable[[], datetime],
+        base_url: str = "http://127.0.0.1:8000",
+    ) -> None:
+        self.engine = engine
+        self.definitions = definitions
+        self.clock = clock
+        self.base_url = base_url.rstrip("/")
+
+    def wants(self, event: OutboxEvent) -> bool:
+        return event.type in HANDLED
+
+    def handle(self, event: OutboxEvent) -> None:
+        if is_consumed(self.engine, self.name, event.id):
+            return
+        # Read first, on a read-only connection: the write transaction below stays short.
+        with self.engine.connect().execution_options(**READ_ONLY) as conn:
+            planned = self.plan(conn, event)
+        now = self.clock()
+
+        def effect(conn: Connection) -> None:
+            if planned:
+                conn.execute(
+                    insert(NOTIFICATION),
+                    [
+                        {
+                            "id": new_id(),
+                            "event_id": event.id,
+                            "case_id": event.case_id,
+                            "account_id": p.recipient.account_id,
+                            "address": p.recipient.address,
+                            "template": p.template,
+                            "lang": p.recipient.lang if p.recipient.lang in ("vi", "en") else "vi",
+                            "context": p.context,
+                            "status": "pending",
+                            "attempts": 0,
+                            "available_at": now,
+                            "created_at": now,
+                        }
+                        for p in planned
+                    ],
+                )
+
+        consume_once(self.engine, self.name, event.id, now, effect)
+
+    # --- who hears what ---
+
+    def plan(self, conn: Connection, event: OutboxEvent) -> list[Planned]:
+        if event.type == AUDIT_VERIFICATION_FAILED:
+            return self._to_all_auditors(conn, event)
+        if event.type == REPORT_READY:
+            return self._to_standing_committee(conn, event)
+        if event.case_id is None:
+            return []
+        case = conn.execute(select(CASE).where(CASE.c.id == event.case_id)).mappings().first()
+        if case is None:
+            return []
+        defn = self.definitions.get(case["policy"], case["policy_version"])
+        today = self.clock().astimezone(VN_TZ).date()
+        ancestry = Repository(conn).ancestry(case["unit_id"], today)
+        base: dict[str, Any] = {
+            "event": event.type,
+            "case_id": case["id"],
+            "reference": reference(case["id"]),
+            "policy": case["policy"],
+            "policy_title": {"vi": defn.title.vi, "en": defn.title.en},
+            "status": event.data.get("status") or case["status"],
+            "amount": case["approved_amount"]
+            if case["approved_amount"] is not None
+            else case["entitled_amount"],
+            "link": f"{self.base_url}/api/v1/cases/{case['id']}",
+        }
+        if event.type in SUBMITTER_EVENTS:
+            planned = self._to_submitter(conn, event, case, base)
+            if event.type == ev.CASE_SUBMITTED and event.data.get("flagged"):
+                # Flags raised at intake come with the submission, not as case.flagged.
+                planned += self._to_auditors(conn, ancestry, today, base, case["flags"] or [])
+            return planned
+        if event.type == ev.CASE_FLAGGED:
+            flags = str(event.data.get("flags") or ",".join(case["flags"] or []))
+            return self._to_auditors(conn, ancestry, today, base, flags.split(","))
+        template = TASK_TEMPLATES.get(event.type)
+        task_id = event.data.get("task")
+        if template is None or not isinstance(task_id, str):
+            return []
+        task = conn.execute(select(TASK).where(TASK.c.id == task_id)).mappings().first()
+        if task is None or task["kind"] == "member_input":
+            return []  # the submitter hears about a return for information as a status change
+        step = defn.steps.get(task["step"])
+        role, units = Role(task["role"]), self._reach(ancestry, OrgLevel(task["level"]))
+        if event.type == ev.TASK_OVERDUE:
+            # The next level hears that the task is overdue.
+            notify_unit = event.data.get("notify_unit")
+            if isinstance(step, (ApprovalStep, PaymentStep)):
+                role = step.escalate_to.role
+            units = [notify_unit] if isinstance(notify_unit, str) else []
+        unit_name = self._unit_name(conn, task["org_unit_id"])
+        ctx = {
+            **base,
+            "task_id": task["id"],
+            "step_title": {"vi": step.title.vi, "en": step.title.en}
+            if step is not None and hasattr(step, "title")
+            else {"vi": task["step"], "en": task["step"]},
+            "role": str(task["role"]),
+            "unit_name": unit_name,
+            "due_at": task["due_at"].isoformat(),
+            "escalated_role": str(role) if event.type == ev.TASK_OVERDUE else None,
+        }
+        people = [
+            r for r in holders(conn, role, units, today) if r.account_id != case["submitted_by"]
+        ]
+        planned = [Planned(r, template, ctx) for r in people]
+        if event.type == ev.TASK_ESCALATED:
+            # Reassignment at twice the SLA flags the case "SLA" for the auditors.
+            planned += self._to_auditors(conn, ancestry, today, base, ["SLA"])
+        return planned
+
+    def _to_submitter(
+        self, conn: Connection, event: OutboxEvent, case: Any, base: dict[str, Any]
+    ) -> list[Planned]:
+        if event.type == ev.CASE_WITHDRAWN and not event.data.get("expired"):
+            return []  # the submitter withdrew it themselves
+        if event.type == ev.CASE_SUBMITTED and case["status"] != "screening":
+            return []  # already screened: the case.screened mail says where it stands
+        ctx = dict(base)
+        if event.type == ev.CASE_PAYMENT_RECORDED:
+            ctx["paid_amount"] = event.data.get("amount")
+            ctx["tranche"] = event.data.get("tranche")
+        submitter = _account(conn, case["submitted_by"])
+        return [Planned(submitter, "case_status", ctx)] if submitter else []
+
+    @staticmethod
+    def _to_auditors(
+        conn: Connection, ancestry: Any, today: date, base: dict[str, Any], flags: Sequence[str]
+    ) -> list[Planned]:
+        """The inspection committees at the case's unit and above."""
+        ctx = {**base, "flags": [f for f in flags if f]}
+        auditors = holders(conn, Role.AUDITOR, list(ancestry.values()), today)
+        return [Planned(r, "case_flagged", ctx) for r in auditors]
+
+    @staticmethod
+    def _reach(ancestry: Any, level: OrgLevel) -> list[str]:
+        """Units a role may be held at to act on a task at `level` (the engine's reach)."""
+        return [u for lvl, u in ancestry.items() if lvl.rank <= level.rank]
+
+    @staticmethod
+    def _unit_name(conn: Connection, unit_id: str) -> str:
+        name = conn.execute(select(ORG.c.name).where(ORG.c.id == unit_id)).scalar()
+        return str(name or unit_id)
+
+    def _to_all_auditors(self, conn: Connection, event: OutboxEvent) -> list[Planned]:
+        today = self.clock().astimezone(VN_TZ).date()
+        units = [r[0] for r in conn.execute(select(ORG.c.id))]
+        ctx = {"event": event.type, **dict(event.data)}
+        return [Planned(r, "audit_alert", ctx) for r in holders(conn, Role.AUDITOR, units, today)]
+
+    def _to_standing_committee(self, conn: Connection, event: OutboxEvent) -> list[Planned]:
+        today = self.clock().astimezone(VN_TZ).date()
+        units = [r[0] for r in conn.execute(select(ORG.c.id).where(ORG.c.level == "province"))]
+        ctx = {"event": event.type, **dict(event.data)}
+        people = holders(conn, Role.PROVINCE_STANDING, units, today)
+        return [Planned(r, "report_ready", ctx) for r in people]
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+
+
+class MailRenderer:
+    """Jinja2 templates `mail_templates/<lang>/<template>.txt.j2`, blocks `subject` and `body`."""
+
+    def __init__(self, directory: Path = TEMPLATES_DIR) -> None:
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(directory)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,  # plain-text mail; the context holds only our own codes and numbers
+            keep_trailing_newline=True,
+        )
+
+    def render(self, template: str, lang: str, context: dict[str, Any]) -> Rendered:
+        lg: Lang = "en" if lang == "en" else "vi"
+        tmpl = self.env.get_template(f"{lg}/{template}.txt.j2")
+        ctx = tmpl.new_context(present(context, lg))
+        subject = "".join(tmpl.blocks["subject"](ctx)).strip()
+        body = "".join(tmpl.blocks["body"](ctx)).strip() + "\n"
+        return Rendered(" ".join(subject.split()), body)
+
+
+def present(context: dict[str, Any], lang: Lang) -> dict[str, Any]:
+    """The stored context, formatted for one language: money, local time, titles."""
+    out = dict(context)
+    for key in ("amount", "paid_amount"):
+        if isinstance(out.get(key), int):
+            out[key] = format_vnd(out[key]) if lang == "vi" else format_vnd_en(out[key])
+    for key in ("policy_title", "step_title"):
+        if isinstance(out.get(key), dict):
+            out[key] = out[key].get(lang) or out[key].get("vi")
+    if isinstance(out.get("status"), str):
+        out["status_title"] = translate(f"status_{out['status']}", lang)
+    for key in ("role", "escalated_role"):
+        if isinstance(out.get(key), str):
+            titles = ROLE_TITLES.get(Role(out[key]))
+            out[f"{key}_title"] = (titles[0] if lang == "vi" else titles[1]) if titles else out[key]
+    if isinstance(out.get("due_at"), str):
+        local = datetime.fromisoformat(out["due_at"]).astimezone(VN_TZ)
+        out["due"] = local.strftime("%H:%M %d/%m/%Y") + (
+            " (giờ Việt Nam)" if lang == "vi" else " (Vietnam time)"
+        )
+    return out
+
+
+# --- sending -------------------------------------------------------------------------------
+
+
+class Mailer(Protocol):
+    async def send(self, mail: OutgoingMail) -> Outcome: ...
+
+
+@dataclass
+class SendResult:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    waiting: int = 0  # put back because the server was unreachable
+    unreachable: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+def claim_notifications(
+    engine: Engine, now: datetime, limit: int, lease: timedelta
+) -> list[dict[str, Any]]:
+    """Lease up to `limit` due rows (an expired lease of a crashed sender counts as due)."""
+    n = NOTIFICATION.c
+    due = and_(n.status.in_(("pending", "sending")), n.available_at <= now)
+    with engine.begin() as conn:
+        q = select(NOTIFICATION).where(due).order_by(n.created_at, n.id).limit(limit)
+        if engine.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        rows = [dict(r) for r in conn.execute(q).mappings()]
+        if rows:
+            conn.execute(
+                update(NOTIFICATION)
+                .where(n.id.in_([r["id"] for r in rows]))
+                .values(status="sending", available_at=now + lease)
+            )
+    return rows
+
+
+def _settle(engine: Engine, notification_id: str, **values: Any) -> None:
+    n = NOTIFICATION.c
+    with engine.begin() as conn:
+        conn.execute(
+            update(NOTIFICATION)
+            .where(n.id == notification_id, n.status == "sending")
+            .values(**values)
+        )
+
+
+def message_id(notification_id: str, domain: str) -> str:
+    return f"<{notification_id}@{domain}>"
+
+
+async def send_pending(
+    engine: Engine,
+    mailer: Mailer,
+    *,
+    clock: Callable[[], datetime],
+    domain: str = "localhost",
+    renderer: MailRenderer | None = None,
+    batch: int = 20,
+    limit: int = 1_000,
+    max_attempts: int = 8,
+    timeout: float = 10.0,
+    unreachable_delay: timedelta = timedelta(seconds=30),
+) -> SendResult:
+    """Send due notifications until none is due, `limit` is reached, or the server is down."""
+    renderer = renderer or MailRenderer()
+    result = SendResult()
+    # A lease outlives the slowest batch, so only a crashed sender's rows are taken over.
+    lease = timedelta(seconds=batch * timeout * 2 + 60)
+    while result.sent + result.retried + result.dead < limit:
+        now = clock()
+        rows = await asyncio.to_thread(claim_notifications, engine, now, batch, lease)
+        if not rows:
+            break
+        for i, row in enumerate(rows):
+            outcome = await _send_one(mailer, renderer, row, domain)
+            now = clock()
+            if outcome.delivery is Delivery.SENT:
+                await asyncio.to_thread(
+                    _settle,
+                    engine,
+                    row["id"],
+                    status="sent",
+                    sent_at=now,
+                    attempts=row["attempts"] + 1,
+                    last_error=None,
+                )
+                result.sent += 1
+                continue
+            result.errors.append(outcome.detail)
+            if outcome.delivery is Delivery.UNREACHABLE:
+                # The server is down: this and the rest of the batch wait, no attempt counted.
+                for rest in rows[i:]:
+                    await asyncio.to_thread(
+                        _settle,
+                        engine,
+                        rest["id"],
+                        status="pending",
+                        available_at=now + unreachable_delay,
+                        last_error=outcome.detail if rest is row else rest["last_error"],
+                    )
+                result.waiting += len(rows) - i
+                result.unreachable = True
+                return result
+            attempts = row["attempts"] + 1
+            if outcome.delivery is Delivery.REFUSED or attempts >= max_attempts:
+                await asyncio.to_thread(
+                    _settle,
+                    engine,
+                    row["id"],
+                    status="dead",
+                    attempts=attempts,
+                    available_at=now,
+                    last_error=outcome.detail,
+                )
+                result.dead += 1
+            else:
+                delay = min(timedelta(seconds=30) * 2 ** (attempts - 1), timedelta(hours=1))
+                await asyncio.to_thread(
+                    _settle,
+                    engine,
+                    row["id"],
+                    status="pending",
+                    attempts=attempts,
+                    available_at=now + delay,
+                    last_error=outcome.detail,
+                )
+                result.retried += 1
+    return result
+
+
+async def _send_one(
+    mailer: Mailer, renderer: MailRenderer, row: dict[str, Any], domain: str
+) -> Outcome:
+    try:
+        rendered = renderer.render(row["template"], row["lang"], dict(row["context"] or {}))
+    except jinja2.TemplateError as exc:
+        # A broken template will not mend itself: park the row for an administrator.
+        log.error("notification %s: template %s failed", row["id"], row["template"])
+        return Outcome(Delivery.REFUSED, error_text(exc))
+    mail = OutgoingMail(
+        to=row["address"],
+        subject=rendered.subject,
+        text=rendered.text,
+        message_id=message_id(row["id"], domain),
+        headers=(("X-Welfare-Notification", row["id"]),),
+    )
+    return await mailer.send(mail)
+
+
+async def send_with_smtp(
+    engine: Engine,
+    smtp: SmtpSettings,
+    *,
+    clock: Callable[[], datetime],
+    limit: int = 1_000,
+    max_attempts: int = 8,
+) -> SendResult:
+    """`send_pending` over one SMTP connection built from the settings."""
+    async with SmtpMailer(smtp) as mailer:
+        return await send_pending(
+            engine,
+            mailer,
+            clock=clock,
+            domain=smtp.sender_domain,
+            limit=limit,
+            max_attempts=max_attempts,
+            timeout=smtp.timeout,
+        )
+
+
+@dataclass(frozen=True)
+class NotificationView:
+    id: str
+    event_id: str
+    case_id: str | None
+    address: str
+    template: str
+    status: str
+    attempts: int
+    last_error: str | None
+
+
+def notifications(
+    engine: Engine, *, status: str | None = None, limit: int = 100
+) -> list[NotificationView]:
+    """Notification rows for administrators (dead ones first of interest)."""
+    n = NOTIFICATION.c
+    q = select(
+        n.id, n.event_id, n.case_id, n.address, n.template, n.status, n.attempts, n.last_error
+    ).order_by(n.created_at, n.id)
+    if status is not None:
+        q = q.where(n.status == status)
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        return [NotificationView(*r) for r in conn.execute(q.limit(limit))]
