@@ -15,10 +15,20 @@ READ_ONLY = {"welfare_read_only": True}
 """Execution options for a connection that only reads (SQLite then takes no write lock)."""
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(
+    url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None
+) -> Engine:
+    """The engine for `url`; `connect_args` go to the driver (e.g. a PostgreSQL search_path)."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url, echo)
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        connect_args=connect_args or {},
+    )
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -9,7 +9,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Date,
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection, RowMapping
 
 from domain.adapters import tables as t
@@ -57,6 +73,154 @@ ORG, LINK, ACCOUNT, GRANT = _t(t.OrgUnitRow), _t(t.OrgLinkRow), _t(t.AccountRow)
 CAMPAIGN, BUDGET, CLAIM_KEY = _t(t.CampaignRow), _t(t.BudgetRow), _t(t.ClaimKeyRow)
 AUDIT, AUDIT_HEAD, OUTBOX = _t(t.AuditEntryRow), _t(t.AuditHeadRow), _t(t.OutboxRow)
 COMPLAINT, SNAPSHOT = _t(t.ComplaintRow), _t(t.DefinitionSnapshotRow)
+
+
+# --- statements of the command path, built once ------------------------------------------
+# Building a Core statement and its cache key costs more Python time than SQLite takes to run
+# it; every command issues a few dozen, so the hot ones are built here once, with named bind
+# parameters (prefixed b_ so they never clash with the columns an UPDATE sets).
+
+
+def _valid_on(table: Any, on: Any) -> Any:
+    return and_(table.c.valid_from <= on, or_(table.c.valid_to.is_(None), table.c.valid_to >= on))
+
+
+_B_ON = bindparam("b_on", type_=Date)
+_SEL_CASE = select(CASE).where(CASE.c.id == bindparam("b_id"))
+_SEL_CASE_LOCKED = _SEL_CASE.with_for_update()
+_SEL_TASKS = select(TASK).where(TASK.c.case_id == bindparam("b_id")).order_by(TASK.c.opened_at)
+_SEL_DECISIONS = (
+    select(DECISION).where(DECISION.c.case_id == bindparam("b_id")).order_by(DECISION.c.at)
+)
+_SEL_DOCUMENTS = (
+    select(DOCUMENT).where(DOCUMENT.c.case_id == bindparam("b_id")).order_by(DOCUMENT.c.added_at)
+)
+_SEL_PAYMENTS = (
+    select(PAYMENT).where(PAYMENT.c.case_id == bindparam("b_id")).order_by(PAYMENT.c.tranche)
+)
+_B_IDS: Any = bindparam("b_ids", expanding=True)
+_SEL_CASES = select(CASE).where(CASE.c.id.in_(_B_IDS)).order_by(CASE.c.id)
+_SEL_CASES_LOCKED = _SEL_CASES.with_for_update()
+_SEL_TASKS_OF = select(TASK).where(TASK.c.case_id.in_(_B_IDS)).order_by(TASK.c.opened_at)
+_SEL_DECISIONS_OF = select(DECISION).where(DECISION.c.case_id.in_(_B_IDS)).order_by(DECISION.c.at)
+_SEL_DOCUMENTS_OF = (
+    select(DOCUMENT).where(DOCUMENT.c.case_id.in_(_B_IDS)).order_by(DOCUMENT.c.added_at)
+)
+_SEL_PAYMENTS_OF = select(PAYMENT).where(PAYMENT.c.case_id.in_(_B_IDS)).order_by(PAYMENT.c.tranche)
+_SEL_CASE_OF_TASK = select(TASK.c.case_id).where(TASK.c.id == bindparam("b_id"))
+_INS_CASE, _INS_TASK, _INS_DECISION = insert(CASE), insert(TASK), insert(DECISION)
+_INS_DOCUMENT, _INS_PAYMENT, _INS_CLAIM_KEY = insert(DOCUMENT), insert(PAYMENT), insert(CLAIM_KEY)
+_INS_AUDIT, _INS_OUTBOX = insert(AUDIT), insert(OUTBOX)
+# SET columns come from the parameters' keys: every column the row dict carries.
+_UPD_CASE = update(CASE).where(
+    CASE.c.id == bindparam("b_id"), CASE.c.version == bindparam("b_version")
+)
+_UPD_TASK = update(TASK).where(TASK.c.id == bindparam("b_id"))
+_SEL_MEMBER = select(MEMBER).where(MEMBER.c.id == bindparam("b_id"))
+_SEL_MEMBERSHIPS = (
+    select(MEMBERSHIP)
+    .where(MEMBERSHIP.c.member_id == bindparam("b_id"))
+    .order_by(MEMBERSHIP.c.joined_on)
+)
+_SEL_HISTORY = select(
+    CASE.c.id,
+    CASE.c.policy,
+    CASE.c.subtype,
+    CASE.c.status,
+    CASE.c.entitled_amount,
+    CASE.c.approved_amount,
+    CASE.c.event_date,
+    CASE.c.campaign_id,
+    CASE.c.member_id,
+    CASE.c.household_key,
+).where(
+    or_(CASE.c.member_id == bindparam("b_member"), CASE.c.household_key == bindparam("b_hh")),
+    CASE.c.status.in_(sorted(LIVE_STATUSES)),
+)
+_LOCK_HOUSEHOLD = (
+    update(HOUSEHOLD)
+    .where(HOUSEHOLD.c.key == bindparam("b_key"))
+    .values(version=HOUSEHOLD.c.version + 1)
+)
+_SEL_CLAIM_KEYS = select(CLAIM_KEY.c.key, CLAIM_KEY.c.case_id).where(
+    CLAIM_KEY.c.key.in_(bindparam("b_keys", expanding=True))
+)
+_SEL_REUSED_DOCS = select(DOCUMENT.c.sha256, DOCUMENT.c.case_id).where(
+    DOCUMENT.c.sha256.in_(bindparam("b_hashes", expanding=True)),
+    DOCUMENT.c.case_id != bindparam("b_case"),
+)
+_COUNT_DUPLICATES = (
+    select(func.count())
+    .select_from(MEMBER)
+    .where(
+        MEMBER.c.name_key == bindparam("b_name_key"),
+        MEMBER.c.dob == bindparam("b_dob", type_=Date),
+        MEMBER.c.id != bindparam("b_id"),
+    )
+)
+_SEL_UNIT = select(ORG).where(ORG.c.id == bindparam("b_id"))
+_SEL_ACCOUNT = select(ACCOUNT).where(ACCOUNT.c.id == bindparam("b_id"))
+_SEL_GRANTS = select(GRANT.c.role, GRANT.c.org_unit_id).where(
+    GRANT.c.account_id == bindparam("b_id"), _valid_on(GRANT, _B_ON)
+)
+_SEL_HOUSEHOLD_OF = select(MEMBER.c.household_key).where(MEMBER.c.id == bindparam("b_id"))
+_BUDGET_KEY = and_(
+    BUDGET.c.org_unit_id == bindparam("b_unit"),
+    BUDGET.c.year == bindparam("b_year"),
+    BUDGET.c.fund == bindparam("b_fund"),
+)
+_SEL_BUDGET = select(BUDGET.c.amount, BUDGET.c.reserved, BUDGET.c.spent).where(_BUDGET_KEY)
+_B_AMOUNT = bindparam("b_amount", type_=Integer)
+_BUDGET_OPS = {
+    "reserve": update(BUDGET)
+    .where(_BUDGET_KEY, BUDGET.c.amount - BUDGET.c.reserved - BUDGET.c.spent >= _B_AMOUNT)
+    .values(reserved=BUDGET.c.reserved + _B_AMOUNT),
+    "release": update(BUDGET)
+    .where(_BUDGET_KEY, BUDGET.c.reserved >= _B_AMOUNT)
+    .values(reserved=BUDGET.c.reserved - _B_AMOUNT),
+    "spend": update(BUDGET)
+    .where(_BUDGET_KEY, BUDGET.c.reserved >= _B_AMOUNT)
+    .values(reserved=BUDGET.c.reserved - _B_AMOUNT, spent=BUDGET.c.spent + _B_AMOUNT),
+}
+_SEL_AUDIT_HEAD = select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.entry_hash).where(AUDIT_HEAD.c.id == 1)
+_SEL_AUDIT_HEAD_LOCKED = _SEL_AUDIT_HEAD.with_for_update()
+_UPD_AUDIT_HEAD = (
+    update(AUDIT_HEAD)
+    .where(AUDIT_HEAD.c.id == 1)
+    .values(seq=bindparam("b_seq"), entry_hash=bindparam("b_hash"))
+)
+
+
+def _ancestry_statement() -> Any:
+    """The unit and its ancestors as of a date, nearest first, in one recursive query.
+
+    Of several parent links valid on the date, the latest-starting one wins (as a
+    re-parenting that starts today replaces yesterday's link).
+    """
+    start = select(
+        cast(bindparam("b_unit"), String(64)).label("id"), literal(0, Integer).label("depth")
+    ).cte("chain", recursive=True)
+    prev = start.alias("prev")
+    other = LINK.alias("other")
+    latest = (
+        select(func.max(other.c.valid_from))
+        .where(other.c.child_id == prev.c.id, _valid_on(other, _B_ON))
+        .scalar_subquery()
+    )
+    step = (
+        select(LINK.c.parent_id, prev.c.depth + 1)
+        .join_from(prev, LINK, LINK.c.child_id == prev.c.id)
+        .where(_valid_on(LINK, _B_ON), LINK.c.valid_from == latest, prev.c.depth < 8)
+    )
+    chain = start.union_all(step)
+    return (
+        select(ORG, chain.c.depth)
+        .join_from(chain, ORG, ORG.c.id == chain.c.id)
+        .order_by(chain.c.depth)
+    )
+
+
+_SEL_ANCESTRY = _ancestry_statement()
 
 
 # --- row ⇄ domain -----------------------------------------------------------------------
@@ -289,36 +453,57 @@ class Repository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.postgres = conn.dialect.name == "postgresql"
+        # Org-unit rows read in this transaction (ancestry fills it; unit() reads it).
+        self._units: dict[str, RowMapping] = {}
 
     # --- case aggregate ---------------------------------------------------------------
 
     def load_case(self, case_id: str, *, lock: bool = True) -> CaseAggregate:
-        q = select(CASE).where(CASE.c.id == case_id)
-        if lock and self.postgres:
-            q = q.with_for_update()  # serialise commands on one case; SQLite already is
-        row = self.conn.execute(q).mappings().first()
+        # On PostgreSQL the row lock serialises commands on one case; SQLite already is.
+        q = _SEL_CASE_LOCKED if lock and self.postgres else _SEL_CASE
+        key = {"b_id": case_id}
+        row = self.conn.execute(q, key).mappings().first()
         if row is None:
             raise NotFound("case", case_id)
         agg = CaseAggregate(case=case_from_row(row))
-        agg.tasks = [
-            task_from_row(r) for r in self._rows(TASK, TASK.c.case_id == case_id, TASK.c.opened_at)
-        ]
+        agg.tasks = [task_from_row(r) for r in self.conn.execute(_SEL_TASKS, key).mappings()]
         agg.decisions = [
-            decision_from_row(r)
-            for r in self._rows(DECISION, DECISION.c.case_id == case_id, DECISION.c.at)
+            decision_from_row(r) for r in self.conn.execute(_SEL_DECISIONS, key).mappings()
         ]
         agg.documents = [
-            document_from_row(r)
-            for r in self._rows(DOCUMENT, DOCUMENT.c.case_id == case_id, DOCUMENT.c.added_at)
+            document_from_row(r) for r in self.conn.execute(_SEL_DOCUMENTS, key).mappings()
         ]
         agg.payments = [
-            payment_from_row(r)
-            for r in self._rows(PAYMENT, PAYMENT.c.case_id == case_id, PAYMENT.c.tranche)
+            payment_from_row(r) for r in self.conn.execute(_SEL_PAYMENTS, key).mappings()
         ]
         return agg
 
+    def load_cases(self, case_ids: Sequence[str]) -> dict[str, CaseAggregate]:
+        """Several whole aggregates in five queries (the SLA sweep's batches).
+
+        On PostgreSQL the case rows are locked in id order, so two sweeps cannot deadlock.
+        """
+        ids = sorted(set(case_ids))
+        if not ids:
+            return {}
+        key = {"b_ids": ids}
+        q = _SEL_CASES_LOCKED if self.postgres else _SEL_CASES
+        out = {
+            r["id"]: CaseAggregate(case=case_from_row(r))
+            for r in self.conn.execute(q, key).mappings()
+        }
+        for r in self.conn.execute(_SEL_TASKS_OF, key).mappings():
+            out[r["case_id"]].tasks.append(task_from_row(r))
+        for r in self.conn.execute(_SEL_DECISIONS_OF, key).mappings():
+            out[r["case_id"]].decisions.append(decision_from_row(r))
+        for r in self.conn.execute(_SEL_DOCUMENTS_OF, key).mappings():
+            out[r["case_id"]].documents.append(document_from_row(r))
+        for r in self.conn.execute(_SEL_PAYMENTS_OF, key).mappings():
+            out[r["case_id"]].payments.append(payment_from_row(r))
+        return out
+
     def case_id_of_task(self, task_id: str) -> str:
-        cid = self.conn.execute(select(TASK.c.case_id).where(TASK.c.id == task_id)).scalar()
+        cid = self.conn.execute(_SEL_CASE_OF_TASK, {"b_id": task_id}).scalar()
         if cid is None:
             raise NotFound("task", task_id)
         return str(cid)
@@ -329,32 +514,80 @@ class Repository:
     def save(self, agg: CaseAggregate) -> None:
         c = agg.case
         if agg.is_new:
-            self.conn.execute(insert(CASE).values(**case_to_row(c)))
+            self.conn.execute(_INS_CASE, case_to_row(c))
         else:
             row = case_to_row(c)
-            row["version"] = c.version + 1
-            res = self.conn.execute(
-                update(CASE).where(CASE.c.id == c.id, CASE.c.version == c.version).values(**row)
-            )
-            if res.rowcount != 1:
+            del row["id"]
+            row.update(version=c.version + 1, b_id=c.id, b_version=c.version)
+            if self.conn.execute(_UPD_CASE, row).rowcount != 1:
                 raise Conflict("stale_case")
             c.version += 1
         if agg.new_tasks:
-            self.conn.execute(insert(TASK), [task_to_row(x) for x in agg.new_tasks])
+            self.conn.execute(_INS_TASK, [task_to_row(x) for x in agg.new_tasks])
         for x in agg.touched_tasks.values():
-            self.conn.execute(update(TASK).where(TASK.c.id == x.id).values(**task_to_row(x)))
+            row = task_to_row(x)
+            row["b_id"] = row.pop("id")
+            self.conn.execute(_UPD_TASK, row)
         if agg.new_decisions:
-            self.conn.execute(insert(DECISION), [decision_to_row(d) for d in agg.new_decisions])
+            self.conn.execute(_INS_DECISION, [decision_to_row(d) for d in agg.new_decisions])
         if agg.new_documents:
-            self.conn.execute(insert(DOCUMENT), [d.__dict__ for d in agg.new_documents])
+            self.conn.execute(_INS_DOCUMENT, [d.__dict__ for d in agg.new_documents])
         if agg.new_payments:
-            self.conn.execute(insert(PAYMENT), [p.__dict__ for p in agg.new_payments])
+            self.conn.execute(_INS_PAYMENT, [p.__dict__ for p in agg.new_payments])
         for op in agg.budget_ops:
             self.apply_budget(op)
         if agg.claim_keys_released:
             self.conn.execute(delete(CLAIM_KEY).where(CLAIM_KEY.c.case_id == c.id))
         elif agg.claim_keys_added:
             self.add_claim_keys(c.id, agg.claim_keys_added)
+
+    def save_many(self, aggs: Sequence[CaseAggregate]) -> None:
+        """Save several changed aggregates with one statement per kind of row (the SLA sweep).
+
+        The same writes as `save` for each, batched: each executemany costs about what one
+        single-row statement does. The version check still covers every case row.
+        """
+        if not self.conn.dialect.supports_sane_multi_rowcount or any(a.is_new for a in aggs):
+            for agg in aggs:
+                self.save(agg)
+            return
+        cases = []
+        for agg in aggs:
+            row = case_to_row(agg.case)
+            del row["id"]
+            row.update(version=agg.case.version + 1, b_id=agg.case.id, b_version=agg.case.version)
+            cases.append(row)
+        if cases and self.conn.execute(_UPD_CASE, cases).rowcount != len(cases):
+            raise Conflict("stale_case")
+        for agg in aggs:
+            agg.case.version += 1
+        new_tasks = [task_to_row(x) for a in aggs for x in a.new_tasks]
+        if new_tasks:
+            self.conn.execute(_INS_TASK, new_tasks)
+        touched = []
+        for a in aggs:
+            for x in a.touched_tasks.values():
+                row = task_to_row(x)
+                row["b_id"] = row.pop("id")
+                touched.append(row)
+        if touched:
+            self.conn.execute(_UPD_TASK, touched)
+        decisions = [decision_to_row(d) for a in aggs for d in a.new_decisions]
+        if decisions:
+            self.conn.execute(_INS_DECISION, decisions)
+        documents = [d.__dict__ for a in aggs for d in a.new_documents]
+        if documents:
+            self.conn.execute(_INS_DOCUMENT, documents)
+        payments = [p.__dict__ for a in aggs for p in a.new_payments]
+        if payments:
+            self.conn.execute(_INS_PAYMENT, payments)
+        for a in aggs:
+            for op in a.budget_ops:
+                self.apply_budget(op)
+            if a.claim_keys_released:
+                self.conn.execute(delete(CLAIM_KEY).where(CLAIM_KEY.c.case_id == a.case.id))
+            elif a.claim_keys_added:
+                self.add_claim_keys(a.case.id, a.claim_keys_added)
 
     def add_claim_keys(self, case_id: str, keys: Sequence[str]) -> None:
         taken = self.taken_claim_keys(keys)
@@ -370,19 +603,18 @@ class Repository:
         )
         new = [k for k in keys if k not in taken]
         if new:
-            self.conn.execute(insert(CLAIM_KEY), [{"key": k, "case_id": case_id} for k in new])
+            self.conn.execute(_INS_CLAIM_KEY, [{"key": k, "case_id": case_id} for k in new])
 
     # --- facts ------------------------------------------------------------------------
 
     def member_facts(self, member_id: str) -> MemberFacts:
-        r = self.conn.execute(select(MEMBER).where(MEMBER.c.id == member_id)).mappings().first()
+        key = {"b_id": member_id}
+        r = self.conn.execute(_SEL_MEMBER, key).mappings().first()
         if r is None:
             raise NotFound("member", member_id)
         periods = tuple(
             MembershipPeriod(p["unit_id"], p["joined_on"], p["left_on"])
-            for p in self._rows(
-                MEMBERSHIP, MEMBERSHIP.c.member_id == member_id, MEMBERSHIP.c.joined_on
-            )
+            for p in self.conn.execute(_SEL_MEMBERSHIPS, key).mappings()
         )
         return MemberFacts(
             id=r["id"],
@@ -398,23 +630,9 @@ class Repository:
     def history(
         self, member_id: str, household_key: str, exclude: str | None = None
     ) -> tuple[PriorCase, ...]:
-        q = select(
-            CASE.c.id,
-            CASE.c.policy,
-            CASE.c.subtype,
-            CASE.c.status,
-            CASE.c.entitled_amount,
-            CASE.c.approved_amount,
-            CASE.c.event_date,
-            CASE.c.campaign_id,
-            CASE.c.member_id,
-            CASE.c.household_key,
-        ).where(
-            or_(CASE.c.member_id == member_id, CASE.c.household_key == household_key),
-            CASE.c.status.in_(LIVE_STATUSES),
-        )
         out = []
-        for r in self.conn.execute(q).mappings():
+        params = {"b_member": member_id, "b_hh": household_key}
+        for r in self.conn.execute(_SEL_HISTORY, params).mappings():
             if r["id"] == exclude:
                 continue
             amount = (
@@ -437,9 +655,7 @@ class Repository:
 
     def lock_household(self, key: str) -> None:
         """Serialise cap checks of one household (spouses' concurrent cases)."""
-        res = self.conn.execute(
-            update(HOUSEHOLD).where(HOUSEHOLD.c.key == key).values(version=HOUSEHOLD.c.version + 1)
-        )
+        res = self.conn.execute(_LOCK_HOUSEHOLD, {"b_key": key})
         if res.rowcount == 0:
             self.conn.execute(insert(HOUSEHOLD).values(key=key, version=1))
 
@@ -459,35 +675,22 @@ class Repository:
         keys = list(keys)
         if not keys:
             return {}
-        rows = self.conn.execute(select(CLAIM_KEY).where(CLAIM_KEY.c.key.in_(keys))).mappings()
-        return {r["key"]: r["case_id"] for r in rows}
+        rows = self.conn.execute(_SEL_CLAIM_KEYS, {"b_keys": keys}).all()
+        return {str(k): str(cid) for k, cid in rows}
 
     def reused_documents(self, hashes: Iterable[str], case_id: str) -> dict[str, tuple[str, ...]]:
         hashes = list(set(hashes))
         if not hashes:
             return {}
-        rows = self.conn.execute(
-            select(DOCUMENT.c.sha256, DOCUMENT.c.case_id).where(
-                DOCUMENT.c.sha256.in_(hashes), DOCUMENT.c.case_id != case_id
-            )
-        ).all()
+        rows = self.conn.execute(_SEL_REUSED_DOCS, {"b_hashes": hashes, "b_case": case_id}).all()
         out: dict[str, list[str]] = {}
         for sha, cid in rows:
             out.setdefault(sha, []).append(cid)
         return {k: tuple(v) for k, v in out.items()}
 
     def duplicate_persons(self, member: MemberFacts) -> int:
-        return int(
-            self.conn.execute(
-                select(func.count())
-                .select_from(MEMBER)
-                .where(
-                    MEMBER.c.name_key == member.name_key,
-                    MEMBER.c.dob == member.dob,
-                    MEMBER.c.id != member.id,
-                )
-            ).scalar_one()
-        )
+        params = {"b_name_key": member.name_key, "b_dob": member.dob, "b_id": member.id}
+        return int(self.conn.execute(_COUNT_DUPLICATES, params).scalar_one())
 
     def campaign_facts(self, campaign_id: str) -> CampaignFacts:
         r = (
@@ -529,9 +732,12 @@ class Repository:
     # --- organisation and people --------------------------------------------------------
 
     def unit(self, unit_id: str) -> RowMapping:
-        r = self.conn.execute(select(ORG).where(ORG.c.id == unit_id)).mappings().first()
+        r = self._units.get(unit_id)
         if r is None:
-            raise NotFound("org unit", unit_id)
+            r = self.conn.execute(_SEL_UNIT, {"b_id": unit_id}).mappings().first()
+            if r is None:
+                raise NotFound("org unit", unit_id)
+            self._units[unit_id] = r
         return r
 
     def parent_of(self, unit_id: str, on: date) -> str | None:
@@ -547,72 +753,39 @@ class Repository:
         return r[0] if r else None
 
     def ancestry(self, unit_id: str, on: date) -> dict[OrgLevel, str]:
-        """The unit and its ancestors as of `on`, by level."""
+        """The unit and its ancestors as of `on`, by level (one recursive query)."""
         chain: dict[OrgLevel, str] = {}
-        current: str | None = unit_id
-        for _ in range(8):
-            if current is None:
-                break
-            row = self.unit(current)
-            chain.setdefault(OrgLevel(row["level"]), current)
-            current = self.parent_of(current, on)
+        rows = list(self.conn.execute(_SEL_ANCESTRY, {"b_unit": unit_id, "b_on": on}).mappings())
+        if not rows:
+            raise NotFound("org unit", unit_id)
+        for r in rows:
+            self._units.setdefault(r["id"], r)
+            chain.setdefault(OrgLevel(r["level"]), r["id"])
         return chain
 
     def account(self, account_id: str) -> RowMapping:
-        r = self.conn.execute(select(ACCOUNT).where(ACCOUNT.c.id == account_id)).mappings().first()
+        r = self.conn.execute(_SEL_ACCOUNT, {"b_id": account_id}).mappings().first()
         if r is None or not r["active"]:
             raise NotFound("account", account_id)
         return r
 
     def grants(self, account_id: str, on: date) -> tuple[tuple[Role, str], ...]:
-        rows = self.conn.execute(
-            select(GRANT.c.role, GRANT.c.org_unit_id).where(
-                GRANT.c.account_id == account_id,
-                GRANT.c.valid_from <= on,
-                or_(GRANT.c.valid_to.is_(None), GRANT.c.valid_to >= on),
-            )
-        ).all()
+        rows = self.conn.execute(_SEL_GRANTS, {"b_id": account_id, "b_on": on}).all()
         return tuple((Role(r), u) for r, u in rows)
 
     def household_of(self, member_id: str) -> str | None:
-        return self.conn.execute(
-            select(MEMBER.c.household_key).where(MEMBER.c.id == member_id)
-        ).scalar()
+        return self.conn.execute(_SEL_HOUSEHOLD_OF, {"b_id": member_id}).scalar()
 
     # --- budgets ------------------------------------------------------------------------
 
     def budget_available(self, key: BudgetKey) -> int:
-        r = self.conn.execute(
-            select(BUDGET.c.amount, BUDGET.c.reserved, BUDGET.c.spent).where(
-                BUDGET.c.org_unit_id == key.org_unit_id,
-                BUDGET.c.year == key.year,
-                BUDGET.c.fund == key.fund,
-            )
-        ).first()
+        r = self.conn.execute(_SEL_BUDGET, _budget_params(key)).first()
         return 0 if r is None else int(r[0] - r[1] - r[2])
 
     def apply_budget(self, op: BudgetOp) -> None:
-        k, b = op.key, BUDGET.c
-        where = and_(b.org_unit_id == k.org_unit_id, b.year == k.year, b.fund == k.fund)
-        if op.op == "reserve":
-            stmt = (
-                update(BUDGET)
-                .where(where, b.amount - b.reserved - b.spent >= op.amount)
-                .values(reserved=b.reserved + op.amount)
-            )
-        elif op.op == "release":
-            stmt = (
-                update(BUDGET)
-                .where(where, b.reserved >= op.amount)
-                .values(reserved=b.reserved - op.amount)
-            )
-        else:
-            stmt = (
-                update(BUDGET)
-                .where(where, b.reserved >= op.amount)
-                .values(reserved=b.reserved - op.amount, spent=b.spent + op.amount)
-            )
-        if self.conn.execute(stmt).rowcount != 1:
+        k = op.key
+        stmt = _BUDGET_OPS["spend" if op.op not in ("reserve", "release") else op.op]
+        if self.conn.execute(stmt, {**_budget_params(k), "b_amount": op.amount}).rowcount != 1:
             # Another approval took the money first: refuse rather than over-commit.
             raise RuleViolation(
                 "budget_insufficient",
@@ -623,10 +796,7 @@ class Repository:
     # --- audit and outbox -----------------------------------------------------------------
 
     def lock_audit_head(self) -> tuple[int, str]:
-        q = select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.entry_hash).where(AUDIT_HEAD.c.id == 1)
-        if self.postgres:
-            q = q.with_for_update()
-        row = self.conn.execute(q).one()
+        row = self.conn.execute(_SEL_AUDIT_HEAD_LOCKED if self.postgres else _SEL_AUDIT_HEAD).one()
         return int(row[0]), str(row[1])
 
     def append_audit(self, entries: Sequence[AuditEntry]) -> None:
@@ -635,7 +805,7 @@ class Repository:
         from domain.audit import canonical_json
 
         self.conn.execute(
-            insert(AUDIT),
+            _INS_AUDIT,
             [
                 {
                     "seq": e.seq,
@@ -656,17 +826,13 @@ class Repository:
             ],
         )
         last = entries[-1]
-        self.conn.execute(
-            update(AUDIT_HEAD)
-            .where(AUDIT_HEAD.c.id == 1)
-            .values(seq=last.seq, entry_hash=last.entry_hash)
-        )
+        self.conn.execute(_UPD_AUDIT_HEAD, {"b_seq": last.seq, "b_hash": last.entry_hash})
 
     def add_outbox(self, events: Sequence[Event], now: datetime) -> None:
         if not events:
             return
         self.conn.execute(
-            insert(OUTBOX),
+            _INS_OUTBOX,
             [
                 {
                     "id": e.id,
@@ -709,6 +875,10 @@ class Repository:
             .limit(limit)
         ).all()
         return [(r[0], r[1]) for r in rows]
+
+
+def _budget_params(key: BudgetKey) -> dict[str, Any]:
+    return {"b_unit": key.org_unit_id, "b_year": key.year, "b_fund": key.fund}
 
 
 def mapping_to_json(m: Mapping[str, Any]) -> dict[str, Any]:

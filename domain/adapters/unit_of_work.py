@@ -56,6 +56,15 @@ class UnitOfWork:
         agg.audit.clear()
         agg.events.clear()
 
+    def save_many(self, aggs: Sequence[CaseAggregate]) -> None:
+        """Save several aggregates in batched statements; audit and events keep their order."""
+        self.repo.save_many(aggs)
+        for agg in aggs:
+            self._audit.extend(agg.audit)
+            self._events.extend(agg.events)
+            agg.audit.clear()
+            agg.events.clear()
+
     def record(self, audit: Sequence[AuditIntent] = (), events: Sequence[Event] = ()) -> None:
         self._audit.extend(audit)
         self._events.extend(events)

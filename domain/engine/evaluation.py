@@ -4,6 +4,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
 
+from pydantic import BaseModel
+
 from domain.engine.context import Ctx
 from domain.errors import InvalidRequest, Problem, RuleViolation
 from domain.model import CaseAggregate
@@ -12,9 +14,24 @@ from domain.rules.facts import ActorFacts, CaseFacts, Facts
 from domain.rules.registry import CONDITIONS, RULES, CheckResult, Outcome
 from domain.text import nfc
 from domain.workcalendar import VN_TZ
-from domain.workflow import Condition, Definition, FieldType, Stage
+from domain.workflow import Condition, Definition, FieldType, RuleUse, Stage
 
 _STAGE_ORDER: Mapping[str, int] = {"intake": 0, "screening": 1, "approval": 2, "payment": 3}
+
+_PARAMS: dict[int, tuple[object, BaseModel]] = {}
+"""Validated parameters per rule use or condition object, keyed by id() (the object is kept
+alongside, so a recycled id can never return another use's parameters)."""
+
+
+def _params(use: RuleUse | Condition, model: type[BaseModel]) -> BaseModel:
+    """A use's typed parameters, validated once: definitions are frozen once loaded, and
+    re-validating with pydantic on every check of every command was a measurable cost."""
+    hit = _PARAMS.get(id(use))
+    if hit is not None and hit[0] is use:
+        return hit[1]
+    params = model.model_validate(use.params)
+    _PARAMS[id(use)] = (use, params)
+    return params
 
 
 def validate_form(
@@ -223,8 +240,7 @@ def evaluate(
                 continue
             if use.subtypes is not None and agg.case.subtype not in use.subtypes:
                 continue
-            params = spec.params_model.model_validate(use.params)
-            verdict = spec.fn(facts, params)
+            verdict = spec.fn(facts, _params(use, spec.params_model))
             if verdict.ok:
                 outcome = Outcome.PASSED
             else:
@@ -284,7 +300,7 @@ def new_flags(agg: CaseAggregate, results: list[CheckResult]) -> list[str]:
 
 def condition_holds(cond: Condition, facts: Facts) -> bool:
     spec = CONDITIONS[cond.rule]
-    return spec.fn(facts, spec.params_model.model_validate(cond.params))
+    return spec.fn(facts, _params(cond, spec.params_model))
 
 
 def claim_keys(defn: Definition, facts: Facts) -> list[str]:
@@ -295,5 +311,7 @@ def claim_keys(defn: Definition, facts: Facts) -> list[str]:
             continue
         if use.subtypes is not None and facts.case.subtype not in use.subtypes:
             continue
-        keys.append(claim_key(facts, UniqueClaimParams.model_validate(use.params)))
+        params = _params(use, UniqueClaimParams)
+        assert isinstance(params, UniqueClaimParams)
+        keys.append(claim_key(facts, params))
     return keys

@@ -1,0 +1,107 @@
+"""Lifecycle throughput of one driver (the engine or the floor) on SQLite and PostgreSQL."""
+
+from bench.clients import Driver, Outcome, run_clients, run_here
+from bench.core import Figure, Latencies, RunContext, Section, percentile
+from bench.dbs import Kind, fresh_db
+from bench.workload import members_needed, plan
+from bench.world import app_for, build_world
+
+WARMUP = 8
+
+
+def measure(driver: Driver, section: Section, ctx: RunContext) -> dict[str, Outcome]:
+    """One client, then `concurrent_clients` client processes, on each available database."""
+    kinds: list[Kind] = ["sqlite"]
+    if ctx.postgres_url:
+        kinds.append("postgres")
+    else:
+        section.notes.append("PostgreSQL not reachable: its figures are missing from this run.")
+    out: dict[str, Outcome] = {}
+    n, clients = ctx.size.lifecycles, ctx.size.concurrent_clients
+    for kind in kinds:
+        with fresh_db(kind, f"{driver}", ctx.workdir, ctx.postgres_url) as db:
+            engine = db.engine()
+            app = app_for(db, engine)
+            total = WARMUP * (1 + clients) + 2 * n
+            spec = build_world(app, members_needed(total))
+            engine.dispose()
+            warm = plan(spec, WARMUP)
+            seq = plan(spec, n, offset=WARMUP)
+            ctx.log(f"  {driver} on {kind}: {n} lifecycles, one client")
+            one = run_here(driver, db, spec, seq, warm)
+            out[f"{kind}.1"] = one
+            if clients <= 1:  # the smoke size: one client only, to stay fast
+                _figures(driver, kind, section, one, None, clients)
+                continue
+            base = WARMUP + n
+            per = n // clients
+            plans = [plan(spec, per, offset=base + i * (per + WARMUP)) for i in range(clients)]
+            warms = [
+                plan(spec, WARMUP, offset=base + i * (per + WARMUP) + per) for i in range(clients)
+            ]
+            ctx.log(f"  {driver} on {kind}: {per * clients} lifecycles, {clients} clients")
+            many = run_clients(driver, db, spec, plans, warms)
+        out[f"{kind}.{clients}"] = many
+        _figures(driver, kind, section, one, many, clients)
+    return out
+
+
+NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
+def _figures(
+    driver: Driver, kind: str, section: Section, one: Outcome, many: Outcome | None, clients: int
+) -> None:
+    db = NAMES[kind]
+    who = "the engine (service layer)" if driver == "service" else "the plain-SQL floor"
+    runs = [(f"{kind}", one, "1 client")]
+    if many is not None:
+        runs.append((f"{kind}.c{clients}", many, f"{clients} clients"))
+    for tag, o, label in runs:
+        section.add(
+            Figure(
+                f"{driver}.{tag}.commands_per_s",
+                f"{db}, {label}: commands/s",
+                o.commands / o.seconds,
+                "cmd/s",
+                explain=f"Commands per second through {who} on {db} with {label}.",
+            )
+        )
+        section.add(
+            Figure(
+                f"{driver}.{tag}.lifecycles_per_s",
+                f"{db}, {label}: complete lifecycles/s",
+                o.lifecycles / o.seconds,
+                "cases/s",
+                explain="Cases taken from submission to payment per second (1 housing : 3 illness).",
+            )
+        )
+    lat: Latencies = one.latencies
+    for kind_name, values in sorted(lat.by_kind.items()):
+        section.add(
+            Figure(
+                f"{driver}.{kind}.{kind_name}.p50_ms",
+                f"{db}, 1 client: {kind_name} p50",
+                percentile(values, 50) * 1000,
+                "ms",
+            )
+        )
+        section.add(
+            Figure(
+                f"{driver}.{kind}.{kind_name}.p99_ms",
+                f"{db}, 1 client: {kind_name} p99",
+                percentile(values, 99) * 1000,
+                "ms",
+            )
+        )
+    if driver == "service" and many is not None and many.peak_rss_mb:
+        section.add(
+            Figure(
+                f"service.{kind}.worker_rss_mb",
+                f"{db}: peak RSS of one service client process",
+                many.peak_rss_mb,
+                "MB",
+                explain="Peak resident memory of a process running the service-layer workload "
+                "(definitions loaded, engine pool open).",
+            )
+        )
