@@ -154,6 +154,8 @@ def require_roles(*roles: Role) -> Any:
 
 
 class Token(BaseModel):
+    """A short-lived bearer token (OAuth2 password flow)."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

@@ -41,6 +41,53 @@ CASE_ID = "0192f7a0-5c1e-7d2a-9b1f-3c4d5e6f7a8b"
 TASK_ID = "0192f7a0-61aa-7b3c-8d4e-5f6a7b8c9d0e"
 
 
+# Examples shown in /docs, shared by the models that embed a case summary or a task.
+TASK_EXAMPLE: dict[str, Any] = {
+    "id": "0192f7a0-dddd-7000-8000-000000000020",
+    "step": "grassroots_review",
+    "kind": "approval",
+    "role": "grassroots_chair",
+    "org_unit_id": "LC-TANPHONG-CS1",
+    "status": "open",
+    "opened_at": "2026-11-24T08:06:51Z",
+    "due_at": "2026-12-01T17:00:00Z",
+    "overdue": False,
+    "escalation": "none",
+    "assignee_id": None,
+    "delegated_by": None,
+    "delegated_until": None,
+    "approvals_needed": 1,
+    "committee": False,
+    "closed_at": None,
+    "outcome": None,
+    "tranche": None,
+}
+CASE_SUMMARY_EXAMPLE: dict[str, Any] = {
+    "id": "0192f7a0-cccc-7000-8000-000000000010",
+    "policy": "illness",
+    "policy_version": 1,
+    "subtype": "hospital",
+    "status": "approved",
+    "current_step": "payment_grassroots",
+    "unit_id": "LC-TANPHONG-CS1",
+    "campaign_id": None,
+    "batch_id": None,
+    "member_id": "0192f7a0-0000-7000-8000-000000000001",
+    "member_name": "Nguyễn Mạnh Đông",
+    "member_cccd": "••••••••1128",
+    "entitled_amount": 1000000,
+    "approved_amount": 1000000,
+    "paid_amount": 0,
+    "amount": 1000000,
+    "amount_display": "1.000.000 ₫",
+    "flags": [],
+    "submitted_at": "2026-11-24T08:06:50Z",
+    "event_date": "2026-11-19",
+    "closed_at": None,
+    "outcome_reason": None,
+}
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -76,6 +123,26 @@ class DocumentIn(_In):
 class CaseItemIn(_In):
     """One member's request (inside a list, or the body of a single submission)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "member_id": "0192f7a0-0000-7000-8000-000000000001",
+                    "subtype": "standard",
+                    "event_date": "2026-01-20",
+                    "form": {"criterion": "low_income"},
+                    "documents": [
+                        {
+                            "kind": "signed_list",
+                            "filename": "danh_sach_niem_yet.pdf",
+                            "sha256": "9f2c000000000000000000000000000000000000000000000000000000000000",
+                            "size": 350000,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
     member_id: Id = Field(description="The member the case is for.")
     subtype: Code = Field(description="A subtype of the policy.", examples=["serious_illness"])
     event_date: EventDate = Field(description="Date of the event (illness, disaster, …).")
@@ -91,6 +158,8 @@ class CaseItemIn(_In):
 
 
 class CaseIn(CaseItemIn):
+    """A support request for one member, filed by an officer of the member's grassroots union."""
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -164,6 +233,8 @@ class InformationIn(_In):
 
 
 class DocumentsIn(_In):
+    """Document metadata and hashes to attach to an open case."""
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -180,6 +251,8 @@ class DocumentsIn(_In):
 
 
 class WithdrawalIn(_In):
+    """Why the case is withdrawn."""
+
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"reason": "Đoàn viên xin rút hồ sơ"}]}
     )
@@ -208,6 +281,8 @@ class DecisionIn(_In):
 
 
 class DelegationIn(_In):
+    """Hand a task to another officer until a given time."""
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -224,6 +299,8 @@ class DelegationIn(_In):
 
 
 class PaymentIn(_In):
+    """A payment (or a tranche of it) made for an approved case."""
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -247,14 +324,34 @@ class _Out(BaseModel):
 
 
 class CheckOut(BaseModel):
-    rule: str = Field(description="Rule name.", examples=["frequency_cap"])
-    code: str = Field(description="Catalogue code (C1–C17, DOC, BUDGET).", examples=["C4"])
-    outcome: str = Field(description="passed | flagged | failed", examples=["passed"])
-    reason: str = Field(description="Reason code.", examples=["ok"])
-    params: dict[str, Any] = Field(default_factory=dict)
+    """One anti-abuse or eligibility check, as recorded in the entry it guarded."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"rule": "frequency_cap", "code": "C4", "outcome": "passed", "reason": "ok"},
+                {
+                    "rule": "documents_complete",
+                    "code": "DOC",
+                    "outcome": "failed",
+                    "reason": "documents_missing",
+                    "params": {"kinds": "signed_list"},
+                },
+            ]
+        }
+    )
+    rule: str = Field(description="Registered rule name.", examples=["frequency_cap"])
+    code: str = Field(
+        description="Catalogue code (C1…C18, DOC, BUDGET) or a short tag.", examples=["C4"]
+    )
+    outcome: str = Field(description="passed | flagged | failed.", examples=["passed"])
+    reason: str = Field(description="Reason code (see the i18n messages).", examples=["ok"])
+    params: dict[str, Any] = Field(default_factory=dict, description="The reason's parameters.")
 
 
 class SubmittedOut(_Out):
+    """The answer to a submission: the new case, its status and every check's result."""
+
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -287,6 +384,26 @@ class SubmittedOut(_Out):
 
 
 class ListItemOut(BaseModel):
+    """The outcome for one member of a list: accepted, flagged (with flags) or refused (with the rule)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "index": 3,
+                    "member_id": "0192f7a0-0000-7000-8000-000000000001",
+                    "outcome": "refused",
+                    "case_id": None,
+                    "flags": [],
+                    "code": "quota_exhausted",
+                    "rule": "unit_quota",
+                    "field": None,
+                    "reason": "Đơn vị đã dùng hết chỉ tiêu 3 suất",
+                    "checks": [],
+                }
+            ]
+        }
+    )
     index: int = Field(description="Position in the submitted list (0-based).")
     member_id: str
     outcome: Literal["accepted", "flagged", "refused"]
@@ -300,6 +417,8 @@ class ListItemOut(BaseModel):
 
 
 class ListOut(BaseModel):
+    """The outcome of a campaign list: counts, and one item per member in the order sent."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -335,6 +454,8 @@ class ListOut(BaseModel):
 
 
 class CaseSummaryOut(_Out):
+    """A case as listed: status, amounts and flags; CCCD masked, no health data."""
+
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -396,6 +517,13 @@ class CaseSummaryOut(_Out):
 
 
 class CasePageOut(BaseModel):
+    """One page of the cases the caller may see, with the total that match the filters."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"items": [CASE_SUMMARY_EXAMPLE], "total": 1, "next_cursor": None}]
+        }
+    )
     items: list[CaseSummaryOut]
     total: int = Field(description="Visible cases matching the filters.")
     next_cursor: str | None = Field(
@@ -404,6 +532,8 @@ class CasePageOut(BaseModel):
 
 
 class TaskOut(_Out):
+    """A task of a case: who must act (role at a unit), by when, and whether it is overdue."""
+
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -452,6 +582,26 @@ class TaskOut(_Out):
 
 
 class DecisionOut(_Out):
+    """One recorded decision (or committee vote) on a case's task."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0192f7a0-ffff-7000-8000-000000000040",
+                    "task_id": "0192f7a0-dddd-7000-8000-000000000020",
+                    "step": "grassroots_review",
+                    "actor_id": "0192f7a0-eeee-7000-8000-000000000030",
+                    "role": "grassroots_chair",
+                    "org_unit_id": "LC-TANPHONG-CS1",
+                    "action": "return",
+                    "amount": None,
+                    "reason": "Giấy ra viện chưa có dấu bệnh viện",
+                    "at": "2026-11-24T08:07:29Z",
+                }
+            ]
+        }
+    )
     id: str
     task_id: str
     step: str
@@ -467,6 +617,26 @@ class DecisionOut(_Out):
 
 
 class DocumentOut(_Out):
+    """A document's metadata and SHA-256; redacted for callers who may not see health data."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0192f7a0-aaaa-7000-8000-000000000050",
+                    "kind": "discharge_paper",
+                    "sensitive": True,
+                    "redacted": False,
+                    "filename": "giay_ra_vien.pdf",
+                    "sha256": "9f2c000000000000000000000000000000000000000000000000000000000000",
+                    "size": 210000,
+                    "content_type": "application/pdf",
+                    "added_by": "0192f7a0-eeee-7000-8000-000000000030",
+                    "added_at": "2026-11-24T08:06:50Z",
+                }
+            ]
+        }
+    )
     id: str
     kind: str
     sensitive: bool = Field(description="Health data.")
@@ -480,6 +650,23 @@ class DocumentOut(_Out):
 
 
 class PaymentOut(_Out):
+    """A recorded payment."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0192f7a0-bbbb-7000-8000-000000000060",
+                    "tranche": 1,
+                    "amount": 1000000,
+                    "method": "cash",
+                    "reference": "PC-2026-001",
+                    "paid_by": "0192f7a0-eeee-7000-8000-000000000030",
+                    "paid_at": "2026-11-24T08:07:36Z",
+                }
+            ]
+        }
+    )
     id: str
     tranche: int
     amount: int
@@ -554,6 +741,26 @@ class CaseStateOut(BaseModel):
 
 
 class InboxItemOut(_Out):
+    """One open task in the caller's inbox, with the case it belongs to."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "task": TASK_EXAMPLE,
+                    "case_id": CASE_SUMMARY_EXAMPLE["id"],
+                    "policy": "illness",
+                    "subtype": "hospital",
+                    "case_status": "in_review",
+                    "case_unit_id": "LC-TANPHONG-CS1",
+                    "member_name": "Nguyễn Mạnh Đông",
+                    "amount": 1000000,
+                    "flags": [],
+                    "assigned_to_me": False,
+                }
+            ]
+        }
+    )
     task: TaskOut
     case_id: str
     policy: str
@@ -567,6 +774,8 @@ class InboxItemOut(_Out):
 
 
 class InboxOut(BaseModel):
+    """The caller's open tasks, sorted by due time; `overdue` counts those past due."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -597,6 +806,23 @@ class InboxOut(BaseModel):
 
 
 class PendingPaymentOut(_Out):
+    """An approved case waiting for payment, with the tranche and amount due."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "case": CASE_SUMMARY_EXAMPLE,
+                    "task_id": TASK_EXAMPLE["id"],
+                    "tranche": 1,
+                    "tranches": 1,
+                    "amount_due": 1000000,
+                    "due_at": "2026-11-27T17:00:00Z",
+                    "overdue": False,
+                }
+            ]
+        }
+    )
     case: CaseSummaryOut
     task_id: str
     tranche: int = Field(description="The tranche due (1-based).")
@@ -607,6 +833,8 @@ class PendingPaymentOut(_Out):
 
 
 class PendingPaymentsOut(BaseModel):
+    """Approved cases awaiting payment in the treasurer's units, with the total due."""
+
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"items": [], "count": 0, "total_due": 0}]}
     )

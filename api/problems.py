@@ -31,6 +31,8 @@ wrapper stores such answers).
 """
 
 import logging
+from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -100,9 +102,23 @@ PROBLEM_CODES: dict[str, str] = {
 
 
 class FieldError(BaseModel):
+    """One invalid part of a request, with its JSON path."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "field": "items[3].member_id",
+                    "location": "body",
+                    "message": "Thiếu trường bắt buộc",
+                    "type": "missing",
+                }
+            ]
+        }
+    )
     field: str = Field(description="Path of the bad value, e.g. `items[3].member_id`.")
     location: str = Field(description="body, query, path or header.")
-    message: str = Field(description="What is wrong (English, from the validator).")
+    message: str = Field(description="What is wrong, in the caller's language.")
     type: str = Field(description="Machine-readable validator code, e.g. `missing`.")
 
 
@@ -268,6 +284,24 @@ def _field_path(loc: tuple[Any, ...]) -> tuple[str, str]:
     return where, path
 
 
+def _validation_message(error: Mapping[str, Any], lang: Lang) -> str:
+    """Pydantic's message in English; in Vietnamese from MESSAGES by the error's type."""
+    english = str(error.get("msg", ""))
+    key = f"validation.{error.get('type', '')}"
+    if lang != "vi" or key not in MESSAGES:
+        return english
+    ctx = {k: str(v).replace(" or ", " hoặc ") for k, v in (error.get("ctx") or {}).items()}
+    text = translate(key, lang, **ctx)
+    return english if "{" in text else text  # a placeholder pydantic gave no value for
+
+
+def _phrase(status: int) -> str | None:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return None
+
+
 def validation_response(request: Request, exc: RequestValidationError) -> JSONResponse:
     lang = request_lang(request)
     errors = []
@@ -277,7 +311,7 @@ def validation_response(request: Request, exc: RequestValidationError) -> JSONRe
             {
                 "field": path or where,
                 "location": where,
-                "message": str(e.get("msg", "")),
+                "message": _validation_message(e, lang),
                 "type": str(e.get("type", "invalid")),
             }
         )
@@ -315,12 +349,15 @@ def install(app: FastAPI) -> None:
         kind = {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(
             exc.status_code, "invalid"
         )
+        title = _title(code, kind, lang)
         detail = exc.detail if isinstance(exc.detail, str) else None
+        if detail == _phrase(exc.status_code):
+            detail = title  # Starlette's English reason phrase ("Not Found"): say it translated
         return render(
             request,
             status=exc.status_code,
             code=code,
-            title=_title(code, kind, lang),
+            title=title,
             detail=detail,
             headers=headers or None,
         )

@@ -365,6 +365,14 @@ def relay_cmd(
         )
 
 
+OUTBOX_STATUS_VI = {
+    "pending": "chờ xử lý",
+    "claimed": "đang xử lý",
+    "processed": "đã xử lý",
+    "dead": "hỏng (hết lượt thử)",
+}
+
+
 @outbox_app.command("dead")
 def outbox_dead(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100, lang: LangOpt = "vi"
@@ -377,7 +385,8 @@ def outbox_dead(
     counts = outbox_counts(a.engine)
     _say(
         lg,
-        "Hộp thư sự kiện: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+        "Hộp thư sự kiện: "
+        + ", ".join(f"{OUTBOX_STATUS_VI.get(k, k)} {v}" for k, v in sorted(counts.items())),
         "Outbox: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
     )
     for d in dead_events(a.engine, limit):

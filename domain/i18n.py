@@ -211,7 +211,134 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "status_paid": ("Đã chi trả", "Paid"),
     "status_rejected": ("Không được duyệt", "Rejected"),
     "status_withdrawn": ("Đã rút hồ sơ", "Withdrawn"),
+    # --- HTTP API review (engineer G): request validation details, by pydantic error type --
+    "validation.missing": ("Thiếu trường bắt buộc", "Field required"),
+    "validation.extra_forbidden": ("Trường không được phép", "Extra field not permitted"),
+    "validation.greater_than_equal": (
+        "Phải lớn hơn hoặc bằng {ge}",
+        "Must be greater than or equal to {ge}",
+    ),
+    "validation.greater_than": ("Phải lớn hơn {gt}", "Must be greater than {gt}"),
+    "validation.less_than_equal": (
+        "Phải nhỏ hơn hoặc bằng {le}",
+        "Must be less than or equal to {le}",
+    ),
+    "validation.less_than": ("Phải nhỏ hơn {lt}", "Must be less than {lt}"),
+    "validation.int_parsing": ("Phải là số nguyên", "Must be a whole number"),
+    "validation.int_type": ("Phải là số nguyên", "Must be a whole number"),
+    "validation.int_from_float": ("Phải là số nguyên", "Must be a whole number"),
+    "validation.float_parsing": ("Phải là số", "Must be a number"),
+    "validation.float_type": ("Phải là số", "Must be a number"),
+    "validation.bool_parsing": ("Phải là true hoặc false", "Must be true or false"),
+    "validation.bool_type": ("Phải là true hoặc false", "Must be true or false"),
+    "validation.string_type": ("Phải là chuỗi ký tự", "Must be a string"),
+    "validation.string_too_short": (
+        "Cần ít nhất {min_length} ký tự",
+        "At least {min_length} characters",
+    ),
+    "validation.string_too_long": ("Tối đa {max_length} ký tự", "At most {max_length} characters"),
+    "validation.string_pattern_mismatch": ("Không đúng định dạng", "Wrong format"),
+    "validation.too_short": ("Cần ít nhất {min_length} phần tử", "At least {min_length} items"),
+    "validation.too_long": ("Tối đa {max_length} phần tử", "At most {max_length} items"),
+    "validation.literal_error": (
+        "Phải là một trong các giá trị: {expected}",
+        "Must be one of: {expected}",
+    ),
+    "validation.enum": ("Phải là một trong các giá trị: {expected}", "Must be one of: {expected}"),
+    "validation.date_parsing": ("Ngày không hợp lệ (dạng YYYY-MM-DD)", "Invalid date (YYYY-MM-DD)"),
+    "validation.date_from_datetime_parsing": (
+        "Ngày không hợp lệ (dạng YYYY-MM-DD)",
+        "Invalid date (YYYY-MM-DD)",
+    ),
+    "validation.date_type": ("Ngày không hợp lệ (dạng YYYY-MM-DD)", "Invalid date (YYYY-MM-DD)"),
+    "validation.datetime_parsing": (
+        "Thời điểm không hợp lệ (dạng ISO 8601)",
+        "Invalid time (ISO 8601)",
+    ),
+    "validation.datetime_from_date_parsing": (
+        "Thời điểm không hợp lệ (dạng ISO 8601)",
+        "Invalid time (ISO 8601)",
+    ),
+    "validation.datetime_type": (
+        "Thời điểm không hợp lệ (dạng ISO 8601)",
+        "Invalid time (ISO 8601)",
+    ),
+    "validation.timezone_aware": (
+        "Thời điểm phải ghi rõ múi giờ",
+        "The time must carry a time zone",
+    ),
+    "validation.json_invalid": ("JSON không hợp lệ", "Invalid JSON"),
+    "validation.model_type": ("Phải là một đối tượng JSON", "Must be a JSON object"),
+    "validation.model_attributes_type": ("Phải là một đối tượng JSON", "Must be a JSON object"),
+    "validation.dict_type": ("Phải là một đối tượng JSON", "Must be a JSON object"),
+    "validation.list_type": ("Phải là một danh sách", "Must be a list"),
+    "validation.uuid_parsing": ("Mã định danh không hợp lệ", "Invalid identifier"),
+    # Values the domain puts into {action}/{status}/{reason} of the messages above, so a
+    # Vietnamese sentence does not carry English words (translate() looks them up).
+    "term.screen": ("sàng lọc", "screen"),
+    "term.provide information": ("bổ sung thông tin", "provide information"),
+    "term.attach documents": ("bổ sung giấy tờ", "attach documents"),
+    "term.withdraw": ("rút hồ sơ", "withdraw"),
+    "term.pay": ("chi trả", "pay"),
+    "term.end membership": ("kết thúc tư cách đoàn viên", "end membership"),
+    "term.revoke": ("thu hồi quyền", "revoke"),
+    "term.deactivate": ("khóa tài khoản", "deactivate"),
+    "term.resolve": ("giải quyết", "resolve"),
+    "term.screening": ("đang sàng lọc tự động", "screening"),
+    "term.in_review": ("đang xét duyệt", "in_review"),
+    "term.awaiting_info": ("chờ bổ sung thông tin", "awaiting_info"),
+    "term.approved": ("đã được duyệt", "approved"),
+    "term.paid": ("đã chi trả", "paid"),
+    "term.rejected": ("không được duyệt", "rejected"),
+    "term.withdrawn": ("đã rút hồ sơ", "withdrawn"),
+    "term.ended": ("đã kết thúc", "ended"),
+    "term.inactive": ("đã khóa", "inactive"),
+    "term.resolved": ("đã giải quyết", "resolved"),
+    "term.required": ("bắt buộc", "required"),
+    "term.required for this subtype": ("bắt buộc với loại hỗ trợ này", "required for this subtype"),
+    "term.required for this amount": ("bắt buộc với mức hỗ trợ này", "required for this amount"),
+    "term.nothing provided": ("chưa có nội dung nào", "nothing provided"),
+    "term.yourself": ("không được giao cho chính mình", "yourself"),
+    "term.at least one": ("cần ít nhất một", "at least one"),
+    "term.>= 0": ("không được âm", ">= 0"),
+    "term.must be 64 hex digits": ("phải gồm 64 chữ số hệ 16", "must be 64 hex digits"),
+    "term.must be a positive whole number of đồng": (
+        "phải là số đồng nguyên dương",
+        "must be a positive whole number of đồng",
+    ),
+    "term.only with approve": ("chỉ dùng khi phê duyệt", "only with approve"),
+    "term.this step cannot lower the amount": (
+        "bước này không được giảm mức hỗ trợ",
+        "this step cannot lower the amount",
+    ),
+    "term.this step cannot return a case for information": (
+        "bước này không được trả hồ sơ để bổ sung",
+        "this step cannot return a case for information",
+    ),
+    "term.this policy has no campaigns": (
+        "chính sách này không có đợt phát động",
+        "this policy has no campaigns",
+    ),
+    "term.bank_transfer or cash": (
+        "bank_transfer (chuyển khoản) hoặc cash (tiền mặt)",
+        "bank_transfer or cash",
+    ),
+    "term.1–100 characters": ("từ 1 đến 100 ký tự", "1–100 characters"),
+    "term.within the next 90 days": ("trong vòng 90 ngày tới", "within the next 90 days"),
+    "term.the delegate holds no union role at this unit or above": (
+        "người được ủy quyền không giữ chức danh công đoàn nào tại đơn vị này hoặc cấp trên",
+        "the delegate holds no union role at this unit or above",
+    ),
+    "term.cases are filed by a grassroots union": (
+        "hồ sơ do công đoàn cơ sở lập",
+        "cases are filed by a grassroots union",
+    ),
+    "term.ends before it starts": ("ngày kết thúc trước ngày bắt đầu", "ends before it starts"),
+    "term.unknown cursor": ("con trỏ phân trang không hợp lệ", "unknown cursor"),
 }
+
+# Message parameters whose values are words the domain writes in English (see "term." keys).
+TERM_PARAMS = frozenset({"action", "status", "reason"})
 
 
 def translate(key: str, lang: Lang = "vi", **params: object) -> str:
@@ -220,7 +347,15 @@ def translate(key: str, lang: Lang = "vi", **params: object) -> str:
     if pair is None:
         return key
     template = pair[0] if lang == "vi" else pair[1]
+    if lang == "vi":
+        params = {k: _term(v) if k in TERM_PARAMS else v for k, v in params.items()}
     try:
         return template.format(**params)
     except (KeyError, IndexError):
         return template
+
+
+def _term(value: object) -> object:
+    """The Vietnamese for a word the domain put into a message in English, if there is one."""
+    pair = MESSAGES.get(f"term.{value}") if isinstance(value, str) else None
+    return pair[0] if pair else value

@@ -38,6 +38,8 @@ AccountIdPath = Annotated[
 
 
 class UnitOut(BaseModel):
+    """An org unit and its place in the tree."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -63,6 +65,8 @@ class UnitOut(BaseModel):
 
 
 class UnitIn(BaseModel):
+    """A new org unit under a unit the admin administers."""
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -135,6 +139,8 @@ def create_unit(
 
 
 class MemberOut(BaseModel):
+    """A union member; CCCD masked except its last four digits."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -168,11 +174,16 @@ class MemberOut(BaseModel):
 
 
 class MemberPageOut(BaseModel):
+    """One page of members; `next_cursor` for the next."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [], "next_cursor": None}]})
     items: list[MemberOut] = Field(description="Members, by id.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
 
 
 class MemberIn(BaseModel):
+    """A union member to register (CCCD checked for plausibility and uniqueness)."""
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -204,6 +215,8 @@ class MemberIn(BaseModel):
 
 
 class MembershipEndIn(BaseModel):
+    """The last day of a membership."""
+
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"left_on": "2026-02-28"}]}
     )
@@ -222,8 +235,9 @@ def _one_member(app: Welfare, caller: Caller, member_id: str) -> MemberOut:
     "/members",
     response_model=MemberPageOut,
     summary="List members",
-    description="Members of the units the admin administers (or of `unit_id` and below); `q` "
-    "matches names without diacritics, or the last 1–4 digits of the CCCD. CCCD masked.",
+    description="Members of the units the caller administers, or files cases for as a "
+    "grassroots officer or chair (or of `unit_id` and below); `q` matches names without "
+    "diacritics, or the last 1–4 digits of the CCCD. CCCD masked.",
     responses=problems(401, 403, 422),
 )
 def members(
@@ -302,6 +316,22 @@ def end_membership(
 
 
 class ImportRowOut(BaseModel):
+    """One row of an imported member list: ok with the new member's id, or the error."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "row": 3,
+                    "status": "error",
+                    "member_id": None,
+                    "field": "dob",
+                    "code": "invalid_date",
+                    "message": "Ngày không hợp lệ: 31/02/1991 (dùng dd/mm/yyyy)",
+                }
+            ]
+        }
+    )
     row: int = Field(description="Line in the file (the header is line 1).", examples=[2])
     status: Literal["ok", "error"] = Field(description="ok | error.")
     member_id: str | None = Field(description="The new member (ok rows, not in a dry run).")
@@ -311,6 +341,8 @@ class ImportRowOut(BaseModel):
 
 
 class ImportReportOut(BaseModel):
+    """The per-row report of a member-list import (or of its dry run)."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -419,6 +451,22 @@ def import_member_list(
 
 
 class GrantOut(BaseModel):
+    """A role grant with its validity."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 42,
+                    "role": "grassroots_officer",
+                    "org_unit_id": "LC-TANPHONG-CS1",
+                    "valid_from": "2026-01-01",
+                    "valid_to": None,
+                    "granted_by": "0192f7a0-eeee-7000-8000-000000000030",
+                }
+            ]
+        }
+    )
     id: int = Field(description="Grant id.")
     role: str = Field(description="Role code.", examples=["grassroots_officer"])
     org_unit_id: str = Field(description="Held at this unit (and reaches every unit below).")
@@ -428,6 +476,8 @@ class GrantOut(BaseModel):
 
 
 class AccountOut(BaseModel):
+    """A user account with every role grant it holds; never a password or its hash."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -466,11 +516,16 @@ class AccountOut(BaseModel):
 
 
 class AccountPageOut(BaseModel):
+    """One page of accounts; pass `next_cursor` back as `cursor` for the next."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [], "next_cursor": None}]})
     items: list[AccountOut] = Field(description="Accounts, by id.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
 
 
 class AccountIn(BaseModel):
+    """A new user account and its first role grants (administrators only)."""
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -505,6 +560,8 @@ class AccountIn(BaseModel):
 
 
 class PasswordIn(BaseModel):
+    """A new password for an account."""
+
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"password": "mat-khau-moi-2026"}]}
     )
@@ -512,6 +569,8 @@ class PasswordIn(BaseModel):
 
 
 class GrantIn(BaseModel):
+    """A role to grant at an org unit, optionally from/until a date."""
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -527,6 +586,8 @@ class GrantIn(BaseModel):
 
 
 class RevocationIn(BaseModel):
+    """When a role grant ends."""
+
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"valid_to": "2026-03-01"}]}
     )
@@ -711,6 +772,8 @@ def revoke(
 
 
 class PolicyVersionOut(BaseModel):
+    """One published version of a policy definition, with its content hash."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Caller
 from api.deps import Welfare
+from api.models import CheckOut
 from api.problems import problems
 from domain.audit import Checkpoint
 from domain.service import audit_search as svc
@@ -35,50 +36,39 @@ IdPath = Annotated[
 HASH_EXAMPLE = "5cc6690d827b0b55a2288aead89552969106f2bf5aa099dd6b3014bc0c9747ad"
 
 
-class CheckOut(BaseModel):
-    """One anti-abuse or eligibility check, as recorded in the entry it guarded."""
-
-    rule: str = Field(description="Registered rule name.", examples=["frequency_cap"])
-    code: str = Field(description="Catalogue code (C1…C18) or a short tag.", examples=["C7"])
-    outcome: str = Field(description="passed | flagged | failed.", examples=["passed"])
-    reason: str = Field(description="Reason code (see the i18n messages).", examples=["ok"])
-    params: dict[str, Any] = Field(default_factory=dict, description="The reason's parameters.")
+TRAIL_ENTRY_EXAMPLE: dict[str, Any] = {
+    "seq": 68,
+    "at": "2026-03-02T02:00:00Z",
+    "action": "task.decided",
+    "entity_type": "case",
+    "entity_id": "0192f7a0-6f1e-7c2a-9d1b-3e5f7a9c1b2d",
+    "actor_id": "0192f7a0-0000-7000-8000-000000000001",
+    "actor_role": "grassroots_chair",
+    "org_unit_id": "CS-A",
+    "policy": "housing",
+    "policy_version": 1,
+    "checks": [
+        {
+            "rule": "frequency_cap",
+            "code": "C7",
+            "outcome": "passed",
+            "reason": "ok",
+            "params": {},
+        }
+    ],
+    "flags": [],
+    "payload": {"case": "0192f7a0-…", "status": "in_review", "action": "approve"},
+    "prev_hash": HASH_EXAMPLE,
+    "entry_hash": HASH_EXAMPLE,
+    "content_ok": True,
+    "link_ok": True,
+}
 
 
 class TrailEntryOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "seq": 68,
-                    "at": "2026-03-02T02:00:00Z",
-                    "action": "task.decided",
-                    "entity_type": "case",
-                    "entity_id": "0192f7a0-6f1e-7c2a-9d1b-3e5f7a9c1b2d",
-                    "actor_id": "0192f7a0-0000-7000-8000-000000000001",
-                    "actor_role": "grassroots_chair",
-                    "org_unit_id": "CS-A",
-                    "policy": "housing",
-                    "policy_version": 1,
-                    "checks": [
-                        {
-                            "rule": "frequency_cap",
-                            "code": "C7",
-                            "outcome": "passed",
-                            "reason": "ok",
-                            "params": {},
-                        }
-                    ],
-                    "flags": [],
-                    "payload": {"case": "0192f7a0-…", "status": "in_review", "action": "approve"},
-                    "prev_hash": HASH_EXAMPLE,
-                    "entry_hash": HASH_EXAMPLE,
-                    "content_ok": True,
-                    "link_ok": True,
-                }
-            ]
-        }
-    )
+    """One entry of a case's decision trail: who, role, when, what, rule version, checks, hash link."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [TRAIL_ENTRY_EXAMPLE]})
     seq: int = Field(description="Position in the hash chain.", examples=[68])
     at: datetime = Field(description="When (UTC).")
     action: str = Field(description="What happened.", examples=["case.submitted"])
@@ -142,6 +132,20 @@ def _entry(e: TrailEntry, check: EntryCheck | None) -> dict[str, Any]:
 
 
 class TrailOut(BaseModel):
+    """A case's whole decision trail, each entry's hash link verified."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "case_id": "0192f7a0-cccc-7000-8000-000000000010",
+                    "unit_id": "LC-TANPHONG-CS1",
+                    "all_ok": True,
+                    "entries": [],
+                }
+            ]
+        }
+    )
     case_id: str = Field(description="The case.")
     unit_id: str = Field(description="The case's grassroots unit.", examples=["CS-A"])
     all_ok: bool = Field(description="Every entry matches its hash and links to its predecessor.")
@@ -172,11 +176,26 @@ def trail(case_id: IdPath, app: Welfare, caller: Caller) -> TrailOut:
 
 
 class AuditHitOut(TrailEntryOut):
+    """One audit-log entry found by a search (ids and codes only, no personal data)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **TRAIL_ENTRY_EXAMPLE,
+                    "case_id": TRAIL_ENTRY_EXAMPLE["entity_id"],
+                    "unit_id": "CS-A",
+                }
+            ]
+        }
+    )
     case_id: str | None = Field(description="The case the entry is about, if any.")
     unit_id: str | None = Field(description="The unit the entry belongs to (the case's unit).")
 
 
 class AuditPageOut(BaseModel):
+    """One page of audit-log search results, oldest first; `next_cursor` for more."""
+
     model_config = ConfigDict(json_schema_extra={"examples": [{"items": [], "next_cursor": 1200}]})
     items: list[AuditHitOut] = Field(description="Matching entries in chain order.")
     next_cursor: int | None = Field(
@@ -256,7 +275,18 @@ def search(
 class CheckpointIn(BaseModel):
     """A chain head kept outside the database (`welfare audit checkpoint`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "seq": 956,
+                    "entry_hash": "72253e26d01ed4b397f33745fdcde462be6a875ff30a5cbf03b077a1418cca8b",
+                    "created_at": "2026-11-24T00:00:00Z",
+                }
+            ]
+        },
+    )
     seq: int = Field(ge=1, le=2**62, description="Sequence of the head entry.")
     entry_hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="Its SHA-256.")
     created_at: str = Field(max_length=40, description="When the checkpoint was made.")
@@ -269,6 +299,8 @@ class CheckpointIn(BaseModel):
 
 
 class VerificationIn(BaseModel):
+    """Optionally a signed checkpoint and public key to verify the chain against."""
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -297,6 +329,8 @@ class VerificationIn(BaseModel):
 
 
 class VerificationOut(BaseModel):
+    """The result of verifying the audit hash chain."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

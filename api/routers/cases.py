@@ -1,9 +1,11 @@
 """Cases: submit one or a list, read (scoped), attach documents, answer a return, withdraw, pay."""
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel
 
 from api.auth import Caller
 from api.deps import CallerLang, Welfare
@@ -31,6 +33,7 @@ from domain.i18n import translate
 from domain.model import CaseAggregate, Task
 from domain.money import format_vnd
 from domain.service import cases as q
+from domain.service.access import Access
 from domain.service.commands import (
     AttachDocuments,
     CaseItem,
@@ -86,6 +89,25 @@ def case_state(app: App, agg: CaseAggregate) -> CaseStateOut:
         reserved_amount=c.reserved_amount,
         flags=list(c.flags),
         open_tasks=[task_out(t, now) for t in agg.open_tasks()],
+    )
+
+
+def case_write(
+    request: Request,
+    app: App,
+    caller: Access,
+    key: str | None,
+    body: BaseModel | None,
+    command: Callable[[str], CaseAggregate],
+    status: int = 200,
+) -> Response:
+    """Run a command that changes one case, as the caller, and answer with the case's state.
+
+    Every case- and task-changing route has this shape: replayable with `Idempotency-Key`
+    (see api.idempotency), the command gets the caller's account id.
+    """
+    return idempotent(
+        request, app, caller, key, body, status, lambda: case_state(app, command(caller.account_id))
     )
 
 
@@ -253,14 +275,8 @@ def attach_documents(
 ) -> Response:
     q.require_visible_case(app.engine, caller, case_id)
     cmd = AttachDocuments(case_id=case_id, documents=_docs(list(body.documents)))
-    return idempotent(
-        request,
-        app,
-        caller,
-        key,
-        body,
-        200,
-        lambda: case_state(app, app.service.attach_documents(caller.account_id, cmd)),
+    return case_write(
+        request, app, caller, key, body, lambda actor: app.service.attach_documents(actor, cmd)
     )
 
 
@@ -284,14 +300,8 @@ def provide_information(
     cmd = ProvideInformation(
         case_id=case_id, form=body.form, documents=_docs(list(body.documents)), note=body.note
     )
-    return idempotent(
-        request,
-        app,
-        caller,
-        key,
-        body,
-        200,
-        lambda: case_state(app, app.service.provide_information(caller.account_id, cmd)),
+    return case_write(
+        request, app, caller, key, body, lambda actor: app.service.provide_information(actor, cmd)
     )
 
 
@@ -313,14 +323,8 @@ def withdraw(
 ) -> Response:
     q.require_visible_case(app.engine, caller, case_id)
     reason = body.reason if body else None
-    return idempotent(
-        request,
-        app,
-        caller,
-        key,
-        body,
-        200,
-        lambda: case_state(app, app.service.withdraw(caller.account_id, case_id, reason)),
+    return case_write(
+        request, app, caller, key, body, lambda actor: app.service.withdraw(actor, case_id, reason)
     )
 
 
@@ -346,12 +350,12 @@ def record_payment(
     cmd = RecordPayment(
         case_id=case_id, amount=body.amount, method=body.method, reference=body.reference
     )
-    return idempotent(
+    return case_write(
         request,
         app,
         caller,
         key,
         body,
-        201,
-        lambda: case_state(app, app.service.record_payment(caller.account_id, cmd)),
+        lambda actor: app.service.record_payment(actor, cmd),
+        status=201,
     )

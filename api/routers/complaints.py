@@ -30,6 +30,8 @@ ComplaintIdPath = Annotated[
 
 
 class ComplaintIn(BaseModel):
+    """Feedback or a complaint about a case, filed by the member or their officer."""
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -51,6 +53,8 @@ class ComplaintIn(BaseModel):
 
 
 class ResolutionIn(BaseModel):
+    """How a complaint was resolved."""
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -66,6 +70,8 @@ class ResolutionIn(BaseModel):
 
 
 class ComplaintOut(BaseModel):
+    """A complaint and, once resolved, its resolution."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -101,6 +107,9 @@ class ComplaintOut(BaseModel):
 
 
 class ComplaintPageOut(BaseModel):
+    """One page of complaints; `next_cursor` for the next."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [], "next_cursor": None}]})
     items: list[ComplaintOut] = Field(description="Complaints, in a stable order.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
 

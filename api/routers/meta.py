@@ -1,8 +1,10 @@
 """Health, who-am-I, and the loaded policy definitions."""
 
+from dataclasses import asdict
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
@@ -15,6 +17,7 @@ from domain.adapters.db import READ_ONLY
 from domain.adapters.definitions import DefinitionStore
 from domain.i18n import translate
 from domain.roles import ROLE_TITLES
+from domain.service.directory import list_campaigns
 from domain.workflow import Localized
 
 router = APIRouter(tags=["meta"])
@@ -22,6 +25,8 @@ v1 = APIRouter(prefix="/api/v1")
 
 
 class Health(BaseModel):
+    """The service and its database are up."""
+
     model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok", "database": "ok"}]})
     status: str = Field(description="`ok` when the API answers.", examples=["ok"])
     database: str = Field(description="`ok` when the database answered a query.", examples=["ok"])
@@ -53,12 +58,27 @@ def healthz(request: Request, app: Welfare) -> Health | JSONResponse:
 
 
 class Grant(BaseModel):
+    """One role the account holds at an org unit."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "role": "grassroots_officer",
+                    "role_title": "Cán bộ Công đoàn cơ sở",
+                    "unit_id": "LC-TANPHONG-CS1",
+                }
+            ]
+        }
+    )
     role: str = Field(description="Role code.", examples=["grassroots_officer"])
     role_title: str = Field(description="The role's name in the caller's language.")
     unit_id: str = Field(description="The org unit the role is held at.", examples=["LC-TANPHONG"])
 
 
 class Me(BaseModel):
+    """The logged-in account, its role grants and the org units it reaches."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -107,11 +127,16 @@ def me(caller: Caller, lang: CallerLang) -> Me:
 
 
 class PolicyVersion(BaseModel):
+    """One published version of a policy definition."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"version": 1, "current": True}]})
     version: int = Field(description="Definition version; a case keeps the one it was filed under.")
     current: bool = Field(description="New cases are filed under this version.")
 
 
 class PolicySummary(BaseModel):
+    """A loaded policy definition and its versions."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -135,6 +160,21 @@ class PolicySummary(BaseModel):
 
 
 class FormFieldOut(BaseModel):
+    """One field of a policy's case form; `sensitive` fields are shown only to those who need them."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "diagnosis_category",
+                    "type": "choice",
+                    "required": False,
+                    "sensitive": True,
+                    "choices": ["cancer", "other"],
+                }
+            ]
+        }
+    )
     name: str = Field(description="Field name in `form`.")
     type: str = Field(description="text | integer | money | boolean | date | choice …")
     required: bool = Field(description="Must be given at submission.")
@@ -143,12 +183,59 @@ class FormFieldOut(BaseModel):
 
 
 class SubtypeOut(BaseModel):
+    """A subtype of a policy and the documents it needs."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "hospital",
+                    "title": "Thăm hỏi ốm đau nằm viện",
+                    "documents": ["discharge_paper", "cccd", "health_data_consent"],
+                }
+            ]
+        }
+    )
     code: str = Field(description="Subtype code.")
     title: str = Field(description="Title in the caller's language.")
     documents: list[str] = Field(description="Document kinds required.")
 
 
 class PolicyDetail(PolicySummary):
+    """A loaded policy definition: its form, subtypes with their documents, and steps."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "illness",
+                    "title": "Thăm hỏi, hỗ trợ đoàn viên ốm đau, bệnh hiểm nghèo, tai nạn lao động và tử vong",
+                    "version": 1,
+                    "versions": [{"version": 1, "current": True}],
+                    "campaign": False,
+                    "subtypes": ["hospital"],
+                    "form": [
+                        {"name": "facility", "type": "text", "required": False, "sensitive": False},
+                        {
+                            "name": "diagnosis_category",
+                            "type": "choice",
+                            "required": False,
+                            "sensitive": True,
+                            "choices": ["cancer", "other"],
+                        },
+                    ],
+                    "subtype_details": [
+                        {
+                            "code": "hospital",
+                            "title": "Thăm hỏi ốm đau nằm viện",
+                            "documents": ["discharge_paper", "cccd", "health_data_consent"],
+                        }
+                    ],
+                    "steps": ["screening", "grassroots_review", "payment_grassroots"],
+                }
+            ]
+        }
+    )
     form: list[FormFieldOut] = Field(description="The case form's fields.")
     subtype_details: list[SubtypeOut] = Field(description="Each subtype with its documents.")
     steps: list[str] = Field(description="Step ids of the workflow, in definition order.")
@@ -219,4 +306,62 @@ def policy(
     )
 
 
-router.include_router(v1)
+class CampaignOut(BaseModel):
+    """A declared campaign (Tết, disaster, job loss): the `campaign_id` of a campaign list."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0192f7a0-aaaa-7000-8000-000000000002",
+                    "policy": "tet",
+                    "code": "tet-2027",
+                    "title": "Tết Sum vầy – Xuân Đinh Mùi 2027",
+                    "opens_on": "2026-11-15",
+                    "closes_on": "2027-01-31",
+                    "event_from": "2026-11-15",
+                    "event_to": "2027-01-31",
+                    "affected_communes": [],
+                    "quotas": {"LC-TANPHONG-CS1": 5},
+                    "open": True,
+                }
+            ]
+        }
+    )
+    id: str = Field(description="Campaign id: `campaign_id` of a case or a campaign list.")
+    policy: str = Field(description="The policy it is declared for.", examples=["tet"])
+    code: str = Field(description="Short code.", examples=["tet-2027"])
+    title: str = Field(description="Title, as declared.")
+    opens_on: date = Field(description="First day lists may be filed.")
+    closes_on: date = Field(description="Last day lists may be filed.")
+    event_from: date = Field(description="Events (e.g. a disaster) from this day count.")
+    event_to: date = Field(description="Events up to this day count.")
+    affected_communes: list[str] = Field(description="Disaster campaigns: the communes hit.")
+    quotas: dict[str, int] = Field(
+        description="Places per grassroots union, for the caller's units only (C13)."
+    )
+    open: bool = Field(description="Lists may be filed today.")
+
+
+@v1.get(
+    "/campaigns",
+    response_model=list[CampaignOut],
+    summary="Declared campaigns",
+    description="Campaigns newest first, optionally of one `policy` and only those open "
+    "today: officers find here the `campaign_id` of a Tết, disaster or job-loss list and "
+    "their unit's quota.",
+    responses=problems(401, 422),
+)
+def campaigns(
+    app: Welfare,
+    caller: Caller,
+    policy: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z_]+$")] = None,
+    open_only: Annotated[bool, Query(alias="open", description="Only those open today.")] = False,
+) -> list[CampaignOut]:
+    views = list_campaigns(
+        app.engine, caller.units(), app.service.clock(), policy=policy, open_only=open_only
+    )
+    return [CampaignOut(**asdict(v)) for v in views]
+
+
+router.include_router(v1)  # last: include_router copies the routes declared so far

@@ -6,11 +6,12 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.auth import Caller
 from api.deps import Welfare
-from api.idempotency import IdempotencyKey, idempotent
+from api.idempotency import IdempotencyKey
 from api.models import CaseStateOut, DecisionIn, DelegationIn, InboxItemOut, InboxOut
 from api.problems import problems
-from api.routers.cases import WRITE_PROBLEMS, case_state
+from api.routers.cases import WRITE_PROBLEMS, case_write
 from domain.errors import InvalidRequest
+from domain.model import CaseAggregate
 from domain.service import cases as q
 from domain.service.commands import Decide, Delegate
 
@@ -71,14 +72,8 @@ def claim(
     task_id: TaskId, request: Request, app: Welfare, caller: Caller, key: IdempotencyKey = None
 ) -> Response:
     q.require_visible_task(app.engine, caller, task_id)
-    return idempotent(
-        request,
-        app,
-        caller,
-        key,
-        None,
-        200,
-        lambda: case_state(app, app.service.claim(caller.account_id, task_id)),
+    return case_write(
+        request, app, caller, key, None, lambda actor: app.service.claim(actor, task_id)
     )
 
 
@@ -93,14 +88,8 @@ def release(
     task_id: TaskId, request: Request, app: Welfare, caller: Caller, key: IdempotencyKey = None
 ) -> Response:
     q.require_visible_task(app.engine, caller, task_id)
-    return idempotent(
-        request,
-        app,
-        caller,
-        key,
-        None,
-        200,
-        lambda: case_state(app, app.service.release(caller.account_id, task_id)),
+    return case_write(
+        request, app, caller, key, None, lambda actor: app.service.release(actor, task_id)
     )
 
 
@@ -123,14 +112,8 @@ def delegate(
 ) -> Response:
     q.require_visible_task(app.engine, caller, task_id)
     cmd = Delegate(task_id=task_id, to_account_id=body.to_account_id, until=body.until)
-    return idempotent(
-        request,
-        app,
-        caller,
-        key,
-        body,
-        200,
-        lambda: case_state(app, app.service.delegate(caller.account_id, cmd)),
+    return case_write(
+        request, app, caller, key, body, lambda actor: app.service.delegate(actor, cmd)
     )
 
 
@@ -153,13 +136,13 @@ def decide(
 ) -> Response:
     q.require_visible_task(app.engine, caller, task_id)
 
-    def run() -> CaseStateOut:
+    def run(actor: str) -> CaseAggregate:
         if body.action == "approve_lower" and body.amount is None:
             raise InvalidRequest(
                 "invalid_field", field="amount", params={"field": "amount", "reason": "required"}
             )
         action = "approve" if body.action == "approve_lower" else body.action
         cmd = Decide(task_id=task_id, action=action, amount=body.amount, reason=body.reason)
-        return case_state(app, app.service.decide(caller.account_id, cmd))
+        return app.service.decide(actor, cmd)
 
-    return idempotent(request, app, caller, key, body, 200, run)
+    return case_write(request, app, caller, key, body, run)

@@ -13,11 +13,21 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from domain.adapters.db import READ_ONLY
 from domain.adapters.definitions import DefinitionStore
-from domain.adapters.repository import ACCOUNT, GRANT, LINK, MEMBER, MEMBERSHIP, ORG, SNAPSHOT
+from domain.adapters.repository import (
+    ACCOUNT,
+    CAMPAIGN,
+    GRANT,
+    LINK,
+    MEMBER,
+    MEMBERSHIP,
+    ORG,
+    SNAPSHOT,
+)
 from domain.cccd import mask_cccd
-from domain.errors import InvalidRequest, NotFound
+from domain.errors import InvalidRequest, NotFound, PermissionDenied
+from domain.roles import Role
 from domain.service.admin import admin_scope
-from domain.service.queries import UnitScope, units_below
+from domain.service.queries import UnitScope, role_scope, units_below
 from domain.text import name_key
 from domain.workcalendar import VN_TZ
 
@@ -29,6 +39,19 @@ def _check_limit(limit: int) -> None:
         raise InvalidRequest(
             "invalid_field", field="limit", params={"field": "limit", "reason": f"1–{MAX_LIMIT}"}
         )
+
+
+# Who may look members up: administrators, and the grassroots officers and chairs who file
+# cases and lists for them (a case names its member by id: they must be able to find it).
+MEMBER_READERS = (Role.ADMIN, Role.GRASSROOTS_OFFICER, Role.GRASSROOTS_CHAIR)
+
+
+def member_reader_scope(conn: Connection, actor_id: str, on: date) -> UnitScope:
+    """The units whose members the caller may list; PermissionDenied when none."""
+    scope = role_scope(conn, actor_id, MEMBER_READERS, on)
+    if scope.empty:
+        raise PermissionDenied("permission_denied")
+    return scope
 
 
 def _narrow(scope: UnitScope, unit_id: str | None, conn: Connection, on: date) -> frozenset[str]:
@@ -146,12 +169,12 @@ def list_members(
     cursor: str | None = None,
     limit: int = 100,
 ) -> MemberPage:
-    """Members whose membership is at a unit the admin administers; `q` matches names
-    without diacritics (\"nguyen thi\") or the last digits of the CCCD."""
+    """Members whose membership is at a unit the caller administers or files cases for; `q`
+    matches names without diacritics (\"nguyen thi\") or the last digits of the CCCD."""
     _check_limit(limit)
     on = now.astimezone(VN_TZ).date()
     with engine.connect().execution_options(**READ_ONLY) as conn:
-        scope = admin_scope(conn, actor_id, now)
+        scope = member_reader_scope(conn, actor_id, on)
         units = _narrow(scope, unit_id, conn, on)
         query = (
             select(MEMBER, MEMBERSHIP.c.unit_id, MEMBERSHIP.c.joined_on, MEMBERSHIP.c.left_on)
@@ -365,3 +388,64 @@ def read_grant(engine: Engine, actor_id: str, grant_id: int, now: datetime) -> G
     return GrantView(
         r["id"], r["role"], r["org_unit_id"], r["valid_from"], r["valid_to"], r["granted_by"]
     )
+
+
+# --- campaigns -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CampaignView:
+    id: str
+    policy: str
+    code: str
+    title: str
+    opens_on: date
+    closes_on: date
+    event_from: date
+    event_to: date
+    affected_communes: list[str]
+    quotas: dict[str, int]  # only the caller's units: another unit's quota is not theirs to know
+    open: bool
+
+
+def list_campaigns(
+    engine: Engine,
+    units: frozenset[str],
+    now: datetime,
+    *,
+    policy: str | None = None,
+    open_only: bool = False,
+) -> list[CampaignView]:
+    """Declared campaigns, newest first: the ids officers put on a campaign list.
+
+    `units` is the caller's scope; quotas of units outside it are left out.
+    """
+    today = now.astimezone(VN_TZ).date()
+    c = CAMPAIGN.c
+    query = select(CAMPAIGN).order_by(c.opens_on.desc(), c.id)
+    if policy is not None:
+        query = query.where(c.policy == policy)
+    if open_only:
+        query = query.where(c.opens_on <= today, c.closes_on >= today)
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        rows = list(conn.execute(query).mappings())
+    out: list[CampaignView] = []
+    for r in rows:
+        params = r["params"] or {}
+        quotas = params.get("quotas") or {}
+        out.append(
+            CampaignView(
+                id=r["id"],
+                policy=r["policy"],
+                code=r["code"],
+                title=r["title"],
+                opens_on=r["opens_on"],
+                closes_on=r["closes_on"],
+                event_from=r["event_from"],
+                event_to=r["event_to"],
+                affected_communes=list(params.get("affected_communes") or []),
+                quotas={u: int(q) for u, q in sorted(quotas.items()) if u in units},
+                open=r["opens_on"] <= today <= r["closes_on"],
+            )
+        )
+    return out

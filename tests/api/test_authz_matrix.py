@@ -83,6 +83,8 @@ ADMINS = {"admin_tp", "admin_lc"}
 AUDITORS = {"auditor_tp", "auditor"}
 APPROVERS = {"chair_a", "upper_tp", "province_policy", "province_standing"}
 CASE_READERS = set(ACTORS) - ADMINS - {"member_a", "anonymous"}
+# Grassroots officers and chairs file cases and lists: they look their unit's members up.
+FILERS = {*OFFICER.values(), *CHAIR.values()} & set(ACTORS)
 
 
 def targets(actor: str) -> dict[str, str]:
@@ -526,6 +528,7 @@ ROUTES: dict[str, Entry] = {
     ),
     "GET /api/v1/me": Entry(_plain(), everyone, targeted=False),
     "GET /api/v1/policies": Entry(_plain(), everyone, targeted=False),
+    "GET /api/v1/campaigns": Entry(_plain(), everyone, targeted=False),
     "GET /api/v1/policies/{code}": Entry(
         lambda m, route, a, u: ("/api/v1/policies/housing", {}), everyone, targeted=False
     ),
@@ -582,7 +585,7 @@ ROUTES: dict[str, Entry] = {
     # --- administration (engineer B) ---
     "GET /api/v1/org-units": Entry(_plain(), only(*ADMINS), targeted=False),
     "POST /api/v1/org-units": Entry(_plain(_unit_body), admin_unit),
-    "GET /api/v1/members": Entry(_plain(), only(*ADMINS), targeted=False),
+    "GET /api/v1/members": Entry(_plain(), only(*ADMINS, *FILERS), targeted=False),
     "POST /api/v1/members": Entry(_plain(_member_body), admin_grassroots),
     "POST /api/v1/members/{member_id}/membership-end": Entry(
         lambda m, route, a, u: (

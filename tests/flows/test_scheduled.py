@@ -131,6 +131,10 @@ def test_the_cli_relays_lists_and_retries_dead_letters_and_writes_the_report(
     listing = runner.invoke(cli, ["outbox", "dead", "--lang", "en"])
     assert listing.exit_code == 0
     assert dead in listing.output
+    vi = runner.invoke(cli, ["outbox", "dead"]).output  # statuses in Vietnamese, not codes
+    assert "đã xử lý 2" in vi
+    assert "hỏng (hết lượt thử) 1" in vi
+    assert "processed" not in vi
     assert runner.invoke(cli, ["outbox", "retry", dead]).exit_code == 0
     missing = runner.invoke(cli, ["outbox", "retry", dead])
     assert missing.exit_code == 1
