@@ -539,7 +539,7 @@ class Repository:
         if agg.claim_keys_released:
             self.conn.execute(delete(CLAIM_KEY).where(CLAIM_KEY.c.case_id == c.id))
         elif agg.claim_keys_added:
-            self.add_claim_keys(c.id, agg.claim_keys_added)
+            self.add_claim_keys(c.id, agg.claim_keys_added, new_case=agg.is_new)
 
     def save_many(self, aggs: Sequence[CaseAggregate]) -> None:
         """Save several changed aggregates with one statement per kind of row (the SLA sweep).
@@ -589,7 +589,7 @@ class Repository:
             elif a.claim_keys_added:
                 self.add_claim_keys(a.case.id, a.claim_keys_added)
 
-    def add_claim_keys(self, case_id: str, keys: Sequence[str]) -> None:
+    def add_claim_keys(self, case_id: str, keys: Sequence[str], *, new_case: bool = False) -> None:
         taken = self.taken_claim_keys(keys)
         clash = {k: v for k, v in taken.items() if v != case_id}
         if clash:
@@ -597,10 +597,13 @@ class Repository:
             raise RuleViolation(
                 "duplicate_claim", rule="unique_claim", params={"key_kind": "sự việc"}
             )
-        # A case re-keyed after its form changed gives up the keys it no longer has.
-        self.conn.execute(
-            delete(CLAIM_KEY).where(CLAIM_KEY.c.case_id == case_id, CLAIM_KEY.c.key.not_in(keys))
-        )
+        if not new_case:  # a case being filed holds no key yet: nothing to give up
+            # A case re-keyed after its form changed gives up the keys it no longer has.
+            self.conn.execute(
+                delete(CLAIM_KEY).where(
+                    CLAIM_KEY.c.case_id == case_id, CLAIM_KEY.c.key.not_in(keys)
+                )
+            )
         new = [k for k in keys if k not in taken]
         if new:
             self.conn.execute(_INS_CLAIM_KEY, [{"key": k, "case_id": case_id} for k in new])
@@ -818,7 +821,9 @@ class Repository:
                     "entity_id": e.entity_id,
                     "policy": e.policy,
                     "policy_version": e.policy_version,
-                    "payload": canonical_json(e.payload).decode("utf-8"),
+                    "payload": e.payload_text
+                    if e.payload_text is not None
+                    else canonical_json(e.payload).decode("utf-8"),
                     "prev_hash": e.prev_hash,
                     "entry_hash": e.entry_hash,
                 }

@@ -11,7 +11,7 @@ from domain.errors import InvalidRequest, Problem, RuleViolation
 from domain.model import CaseAggregate
 from domain.rules.builtin import UniqueClaimParams, claim_key
 from domain.rules.facts import ActorFacts, CaseFacts, Facts
-from domain.rules.registry import CONDITIONS, RULES, CheckResult, Outcome
+from domain.rules.registry import CONDITIONS, GATHERED_FACTS, RULES, CheckResult, Outcome
 from domain.text import nfc
 from domain.workcalendar import VN_TZ
 from domain.workflow import Condition, Definition, FieldType, RuleUse, Stage
@@ -224,6 +224,34 @@ def facts_for(
 def missing_documents(defn: Definition, agg: CaseAggregate) -> list[str]:
     present = {d.kind for d in agg.documents}
     return [k for k in defn.subtypes[agg.case.subtype].documents if k not in present]
+
+
+_NEEDED: dict[tuple[int, str, frozenset[Stage]], tuple[Definition, frozenset[str]]] = {}
+"""Per definition (keyed by id(), the object kept alongside as in `_PARAMS`), subtype, stages."""
+
+
+def needed_facts(defn: Definition, subtype: str, stages: frozenset[Stage]) -> frozenset[str]:
+    """The gathered facts the rules `evaluate` runs at `stages` for `subtype` read (cached).
+
+    The same selection as `evaluate` (a use's own stages, else the rule's; its subtypes), so a
+    command that only runs approval-stage checks reads no intake-only fact from the database.
+    """
+    key = (id(defn), subtype, stages)
+    hit = _NEEDED.get(key)
+    if hit is not None and hit[0] is defn:
+        return hit[1]
+    needed: set[str] = set()
+    for _section, _i, use in defn.rule_uses():
+        spec = RULES[use.rule]
+        allowed = use.stages or spec.stages
+        if not any(stage in allowed for stage in stages):
+            continue
+        if use.subtypes is not None and subtype not in use.subtypes:
+            continue
+        needed |= GATHERED_FACTS if spec.facts is None else spec.facts
+    found = frozenset(needed)
+    _NEEDED[key] = (defn, found)
+    return found
 
 
 def evaluate(

@@ -850,6 +850,10 @@ def delegate(
 # --- escalation -----------------------------------------------------------------------------
 
 
+_ESCALATION_RANK = {level: level.rank for level in Escalation}
+"""`Escalation.rank` computed once: it walks the enum, and the sweep asks it ~13 times a task."""
+
+
 def escalate(ctx: Ctx, agg: CaseAggregate, *, task_id: str) -> bool:
     """Move a task up the SLA ladder as far as `now` requires; False when there was nothing to do.
 
@@ -861,10 +865,11 @@ def escalate(ctx: Ctx, agg: CaseAggregate, *, task_id: str) -> bool:
     if task is None or task.status is not TaskStatus.OPEN:
         return False
     target = due_escalation(task, ctx.now)
-    if target.rank <= task.escalation.rank:
+    rank = _ESCALATION_RANK
+    if rank[target] <= rank[task.escalation]:
         return False
     step = ctx.defn.steps[task.step]
-    reached = [lvl for lvl in Escalation if task.escalation.rank < lvl.rank <= target.rank]
+    reached = [lvl for lvl in Escalation if rank[task.escalation] < rank[lvl] <= rank[target]]
     for level in reached:
         if level is Escalation.REMINDED:
             _event(ctx, agg, ev.TASK_REMINDER, task=task.id, step=task.step, unit=task.org_unit_id)

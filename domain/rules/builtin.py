@@ -55,13 +55,19 @@ def _period_label(within: str) -> str:
 # --- C1, C2: identity -----------------------------------------------------------------
 
 
-@rule("cccd_plausible", code="C1", stages=("intake",))
+@rule("cccd_plausible", code="C1", stages=("intake",), facts=())
 def cccd_plausible(facts: Facts, _: BaseModel) -> Verdict:
     problems = check_cccd(facts.member.cccd, facts.member.dob, facts.member.sex)  # type: ignore[arg-type]
     return fail(problems[0]) if problems else PASS
 
 
-@rule("possible_duplicate_person", code="C2", stages=("intake",), on_fail="flag")
+@rule(
+    "possible_duplicate_person",
+    code="C2",
+    stages=("intake",),
+    on_fail="flag",
+    facts=("duplicate_persons",),
+)
 def possible_duplicate_person(facts: Facts, _: BaseModel) -> Verdict:
     return fail("possible_duplicate_person") if facts.duplicate_persons else PASS
 
@@ -69,7 +75,7 @@ def possible_duplicate_person(facts: Facts, _: BaseModel) -> Verdict:
 # --- C3, C7, C8: membership, tenure, filing window --------------------------------------
 
 
-@rule("member_on_event_date", code="C3")
+@rule("member_on_event_date", code="C3", facts=())
 def member_on_event_date(facts: Facts, _: BaseModel) -> Verdict:
     day = facts.case.event_date
     if facts.member.active_on(day):
@@ -77,7 +83,13 @@ def member_on_event_date(facts: Facts, _: BaseModel) -> Verdict:
     return fail("not_member_on_event_date", date=day.strftime("%d/%m/%Y"))
 
 
-@rule("dues_before_cutoff", code="C3", stages=("intake", "screening"), needs_campaign=True)
+@rule(
+    "dues_before_cutoff",
+    code="C3",
+    stages=("intake", "screening"),
+    needs_campaign=True,
+    facts=(),
+)
 def dues_before_cutoff(facts: Facts, _: BaseModel) -> Verdict:
     cutoff = facts.campaign.dues_cutoff if facts.campaign else None
     if cutoff is None:
@@ -92,7 +104,7 @@ class TenureParams(_Params):
     months: int = Field(ge=1, le=600)
 
 
-@rule("min_tenure", code="C7", params=TenureParams, stages=("intake", "screening"))
+@rule("min_tenure", code="C7", params=TenureParams, stages=("intake", "screening"), facts=())
 def min_tenure(facts: Facts, params: BaseModel) -> Verdict:
     assert isinstance(params, TenureParams)
     days = facts.member.tenure_days(facts.case.event_date)
@@ -107,7 +119,7 @@ class WindowParams(_Params):
     days: int = Field(ge=1, le=3650)
 
 
-@rule("filing_window", code="C8", params=WindowParams, stages=("intake",))
+@rule("filing_window", code="C8", params=WindowParams, stages=("intake",), facts=())
 def filing_window(facts: Facts, params: BaseModel) -> Verdict:
     assert isinstance(params, WindowParams)
     if facts.case.event_date > facts.case.submitted_on:
@@ -117,7 +129,7 @@ def filing_window(facts: Facts, params: BaseModel) -> Verdict:
     return PASS
 
 
-@rule("campaign_window", code="C8", stages=("intake",), needs_campaign=True)
+@rule("campaign_window", code="C8", stages=("intake",), needs_campaign=True, facts=())
 def campaign_window(facts: Facts, _: BaseModel) -> Verdict:
     c = facts.campaign
     if c is None:
@@ -129,7 +141,7 @@ def campaign_window(facts: Facts, _: BaseModel) -> Verdict:
     return PASS
 
 
-@rule("affected_area", code="C8", stages=("intake",), needs_campaign=True)
+@rule("affected_area", code="C8", stages=("intake",), needs_campaign=True, facts=())
 def affected_area(facts: Facts, _: BaseModel) -> Verdict:
     c = facts.campaign
     if c is None:
@@ -189,6 +201,7 @@ def claim_key(facts: Facts, params: UniqueClaimParams) -> str:
     params=UniqueClaimParams,
     stages=("intake", "screening", "approval"),
     validator=_unique_claim_fields,
+    facts=("taken_claim_keys",),
 )
 def unique_claim(facts: Facts, params: BaseModel) -> Verdict:
     assert isinstance(params, UniqueClaimParams)
@@ -259,6 +272,7 @@ class FrequencyParams(CapScope):
     params=FrequencyParams,
     stages=("intake", "screening", "approval"),
     validator=_cap_subtypes,
+    facts=("history",),
 )
 def frequency_cap(facts: Facts, params: BaseModel) -> Verdict:
     assert isinstance(params, FrequencyParams)
@@ -283,6 +297,7 @@ class AmountCapParams(CapScope):
     params=AmountCapParams,
     stages=("intake", "screening", "approval"),
     validator=_cap_subtypes,
+    facts=("history",),
 )
 def amount_cap(facts: Facts, params: BaseModel) -> Verdict:
     assert isinstance(params, AmountCapParams)
@@ -300,7 +315,13 @@ def amount_cap(facts: Facts, params: BaseModel) -> Verdict:
 # --- C17: documents ---------------------------------------------------------------------
 
 
-@rule("document_reuse", code="C17", stages=("intake", "screening", "approval"), on_fail="flag")
+@rule(
+    "document_reuse",
+    code="C17",
+    stages=("intake", "screening", "approval"),
+    on_fail="flag",
+    facts=("reused_documents",),
+)
 def document_reuse(facts: Facts, _: BaseModel) -> Verdict:
     for _kind, sha in facts.case.documents:
         if any(other != facts.case.id for other in facts.reused_documents.get(sha, ())):
@@ -311,7 +332,13 @@ def document_reuse(facts: Facts, _: BaseModel) -> Verdict:
 # --- quotas (Tết) -------------------------------------------------------------------------
 
 
-@rule("unit_quota", code="C13", stages=("intake", "screening"), needs_campaign=True)
+@rule(
+    "unit_quota",
+    code="C13",
+    stages=("intake", "screening"),
+    needs_campaign=True,
+    facts=("quota_used",),
+)
 def unit_quota(facts: Facts, _: BaseModel) -> Verdict:
     c = facts.campaign
     if c is None:
@@ -327,7 +354,7 @@ def unit_quota(facts: Facts, _: BaseModel) -> Verdict:
 # --- always-on checks: the engine runs these on every path; definitions cannot drop them ---
 
 
-@rule("separation_of_duties", code="C10", params=NoParams, stages=("approval", "payment"))
+@rule("separation_of_duties", code="C10", params=NoParams, stages=("approval", "payment"), facts=())
 def separation_of_duties(facts: Facts, _: BaseModel) -> Verdict:
     actor = facts.actor
     if actor is None:

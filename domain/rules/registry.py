@@ -76,6 +76,9 @@ class RuleSpec:
     on_fail: Literal["refuse", "flag"]
     needs_campaign: bool = False
     validator: Validator | None = None
+    # The gathered facts (`GATHERED_FACTS`) the rule reads: the service layer reads from the
+    # database only what the rules of a command's stage need. None: unknown, gather them all.
+    facts: frozenset[str] | None = None
 
     def check_against(self, defn: "Definition", use: "RuleUse") -> list[str]:
         """Extra cross-checks of a rule use against its definition (field names etc.)."""
@@ -83,6 +86,11 @@ class RuleSpec:
 
 
 RULES: dict[str, RuleSpec] = {}
+
+GATHERED_FACTS = frozenset(
+    {"history", "taken_claim_keys", "reused_documents", "duplicate_persons", "quota_used"}
+)
+"""The `Facts` fields that cost a database query each; everything else is always there."""
 
 
 def rule(
@@ -94,14 +102,24 @@ def rule(
     on_fail: Literal["refuse", "flag"] = "refuse",
     needs_campaign: bool = False,
     validator: Validator | None = None,
+    facts: Iterable[str] | None = None,
 ) -> Callable[[RuleFn], RuleFn]:
-    """Register a pure check under `name`; definitions refer to it by that name only."""
+    """Register a pure check under `name`; definitions refer to it by that name only.
+
+    `facts` names the gathered facts the rule reads (see `GATHERED_FACTS`); leave it out and
+    every one is gathered whenever the rule runs.
+    """
+    declared = None if facts is None else frozenset(facts)
+    if declared is not None and not declared <= GATHERED_FACTS:
+        raise RuntimeError(
+            f"rule {name!r} declares unknown facts {sorted(declared - GATHERED_FACTS)}"
+        )
 
     def register(fn: RuleFn) -> RuleFn:
         if name in RULES:
             raise RuntimeError(f"rule {name!r} registered twice")
         RULES[name] = RuleSpec(
-            name, code, params, fn, frozenset(stages), on_fail, needs_campaign, validator
+            name, code, params, fn, frozenset(stages), on_fail, needs_campaign, validator, declared
         )
         return fn
 

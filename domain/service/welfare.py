@@ -18,12 +18,13 @@ from domain.adapters.repository import Repository
 from domain.adapters.unit_of_work import UnitOfWork
 from domain.engine import transitions as tr
 from domain.engine.context import SYSTEM, Actor, Ctx
-from domain.engine.evaluation import case_facts, claim_keys, validate_form
+from domain.engine.evaluation import case_facts, claim_keys, needed_facts, validate_form
 from domain.errors import Conflict, DomainError, InvalidRequest, NotFound, PermissionDenied
 from domain.ids import new_id
 from domain.model import AuditIntent, BudgetKey, Case, CaseAggregate
 from domain.roles import OrgLevel, Role
 from domain.rules.facts import CaseFacts, Facts, MemberFacts
+from domain.rules.registry import GATHERED_FACTS
 from domain.service.commands import (
     AttachDocuments,
     CaseItem,
@@ -35,7 +36,7 @@ from domain.service.commands import (
     SubmitList,
 )
 from domain.workcalendar import VN_TZ, WorkCalendar
-from domain.workflow import Definition
+from domain.workflow import Definition, Stage
 
 MAX_DELEGATION = timedelta(days=30)
 """A delegation is time-bounded: at most this far ahead (the engine's own bound is looser)."""
@@ -72,6 +73,12 @@ class ListItemResult:
 class SweepResult:
     examined: int
     changed: int
+
+
+# The check stages a command runs, so that `_ctx` reads only the facts their rules need.
+APPROVAL_ONLY: frozenset[Stage] = frozenset({"approval"})
+PAYMENT_ONLY: frozenset[Stage] = frozenset({"payment"})
+NO_CHECKS: frozenset[Stage] = frozenset()
 
 
 class WelfareService:
@@ -120,8 +127,23 @@ class WelfareService:
         now: datetime,
         *,
         doc_hashes: list[str] | None = None,
+        stages: frozenset[Stage] | None = None,
     ) -> Ctx:
+        """The rule facts for a command on `case`.
+
+        `stages`: the only stages whose checks the command runs (decide: approval; payment:
+        payment; claim, release, delegate, withdraw: none). Then only the facts those rules
+        declare are read — a decide reads no duplicate persons (an intake check) or quota, and
+        on an illness case no reused documents; a payment reads none of them. None
+        (submission, screening, member input): every fact, as the amount and the intake
+        checks need.
+        """
         today = now.astimezone(VN_TZ).date()
+        needed = (
+            GATHERED_FACTS
+            if stages is None or case.subtype not in defn.subtypes
+            else needed_facts(defn, case.subtype, stages)
+        )
         member = repo.member_facts(case.member_id)
         ancestry = repo.ancestry(case.unit_id, today)
         unit_row = repo.unit(case.unit_id)
@@ -143,28 +165,54 @@ class WelfareService:
         base = Facts(
             stage="intake", now=now, today=today, case=cf, member=member, campaign=campaign
         )
-        keys = claim_keys(defn, base) if case.subtype in defn.subtypes else []
         funding = defn.funding_for(case.subtype) if case.subtype in defn.subtypes else defn.funding
         budget_unit = ancestry.get(funding.level)
         budget_key = BudgetKey(budget_unit, today.year, funding.fund) if budget_unit else None
+        # Approvals reserve the budget when they route to payment; nothing else reads it there.
+        budget_needed = stages is None or "approval" in stages
         facts = replace(
             base,
-            history=repo.history(member.id, member.household_key, exclude=case.id),
-            taken_claim_keys=repo.taken_claim_keys(keys),
-            reused_documents=repo.reused_documents(doc_hashes or [], case.id),
-            duplicate_persons=repo.duplicate_persons(member),
-            budget_available=repo.budget_available(budget_key) if budget_key else None,
+            history=repo.history(member.id, member.household_key, exclude=case.id)
+            if "history" in needed
+            else (),
+            taken_claim_keys=repo.taken_claim_keys(
+                claim_keys(defn, base) if case.subtype in defn.subtypes else []
+            )
+            if "taken_claim_keys" in needed
+            else {},
+            reused_documents=repo.reused_documents(doc_hashes or [], case.id)
+            if "reused_documents" in needed
+            else {},
+            duplicate_persons=repo.duplicate_persons(member)
+            if "duplicate_persons" in needed
+            else 0,
+            budget_available=repo.budget_available(budget_key)
+            if budget_key and budget_needed
+            else None,
             quota_used=repo.quota_used(case.campaign_id, case.unit_id, case.id)
-            if case.campaign_id
+            if case.campaign_id and "quota_used" in needed
             else None,
         )
         return Ctx(defn, self.calendar, now, ancestry, facts, budget_key)
 
-    def _load(self, uow: UnitOfWork, case_id: str, now: datetime) -> tuple[CaseAggregate, Ctx]:
+    def _load(
+        self,
+        uow: UnitOfWork,
+        case_id: str,
+        now: datetime,
+        stages: frozenset[Stage] | None = None,
+    ) -> tuple[CaseAggregate, Ctx]:
         agg = uow.repo.load_case(case_id)
         defn = self.definitions.get(agg.case.policy, agg.case.policy_version)
         uow.repo.lock_household(agg.case.household_key)
-        ctx = self._ctx(uow.repo, defn, agg.case, now, doc_hashes=[d.sha256 for d in agg.documents])
+        ctx = self._ctx(
+            uow.repo,
+            defn,
+            agg.case,
+            now,
+            doc_hashes=[d.sha256 for d in agg.documents],
+            stages=stages,
+        )
         return agg, ctx
 
     # --- submission ---------------------------------------------------------------------
@@ -342,25 +390,34 @@ class WelfareService:
             uow.commit(now)
 
     def _on_case(
-        self, case_id: str, actor_id: str, apply: Callable[[Ctx, CaseAggregate, Actor], None]
+        self,
+        case_id: str | None,
+        actor_id: str,
+        apply: Callable[[Ctx, CaseAggregate, Actor], None],
+        stages: frozenset[Stage] | None = None,
+        *,
+        task_id: str | None = None,
     ) -> CaseAggregate:
+        """Load, apply, save, commit. `stages`: the check stages `apply` runs (see `_ctx`).
+
+        Without `case_id`, the case of `task_id`, looked up in the same transaction (not on a
+        connection of its own: one checkout and one round trip fewer per task command).
+        """
         now = self.clock()
         with self._uow() as uow:
-            agg, ctx = self._load(uow, case_id, now)
+            if case_id is None:
+                assert task_id is not None
+                case_id = uow.repo.case_id_of_task(task_id)
+            agg, ctx = self._load(uow, case_id, now, stages)
             actor = self.actor(uow.repo, actor_id, now)
             apply(ctx, agg, actor)
             uow.save(agg)
             uow.commit(now)
         return agg
 
-    def _case_of_task(self, task_id: str) -> str:
-        with self.engine.connect() as conn:
-            return Repository(conn).case_id_of_task(task_id)
-
     def decide(self, actor_id: str, cmd: Decide) -> CaseAggregate:
-        case_id = self._case_of_task(cmd.task_id)
         return self._on_case(
-            case_id,
+            None,
             actor_id,
             lambda ctx, agg, actor: tr.decide(
                 ctx,
@@ -371,6 +428,8 @@ class WelfareService:
                 amount=cmd.amount,
                 reason=cmd.reason,
             ),
+            APPROVAL_ONLY,
+            task_id=cmd.task_id,
         )
 
     def provide_information(self, actor_id: str, cmd: ProvideInformation) -> CaseAggregate:
@@ -442,20 +501,25 @@ class WelfareService:
             case_id,
             actor_id,
             lambda ctx, agg, actor: tr.withdraw(ctx, agg, actor=actor, reason=reason),
+            NO_CHECKS,
         )
 
     def claim(self, actor_id: str, task_id: str) -> CaseAggregate:
         return self._on_case(
-            self._case_of_task(task_id),
+            None,
             actor_id,
             lambda ctx, agg, actor: tr.claim(ctx, agg, task_id=task_id, actor=actor),
+            NO_CHECKS,
+            task_id=task_id,
         )
 
     def release(self, actor_id: str, task_id: str) -> CaseAggregate:
         return self._on_case(
-            self._case_of_task(task_id),
+            None,
             actor_id,
             lambda ctx, agg, actor: tr.release(ctx, agg, task_id=task_id, actor=actor),
+            NO_CHECKS,
+            task_id=task_id,
         )
 
     def delegate(self, actor_id: str, cmd: Delegate) -> CaseAggregate:
@@ -471,7 +535,7 @@ class WelfareService:
                 to = self.actor(Repository(conn), cmd.to_account_id, ctx.now)
             tr.delegate(ctx, agg, task_id=cmd.task_id, actor=actor, to=to, until=cmd.until)
 
-        return self._on_case(self._case_of_task(cmd.task_id), actor_id, apply)
+        return self._on_case(None, actor_id, apply, NO_CHECKS, task_id=cmd.task_id)
 
     def record_payment(self, actor_id: str, cmd: RecordPayment) -> CaseAggregate:
         return self._on_case(
@@ -480,6 +544,7 @@ class WelfareService:
             lambda ctx, agg, actor: tr.record_payment(
                 ctx, agg, actor=actor, amount=cmd.amount, method=cmd.method, reference=cmd.reference
             ),
+            PAYMENT_ONLY,
         )
 
     # --- the SLA sweep --------------------------------------------------------------------
