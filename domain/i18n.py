@@ -27,6 +27,10 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "Bạn không giữ vai trò {role} tại đơn vị phụ trách nhiệm vụ này",
         "You do not hold the role {role} at the unit this task is routed to",
     ),
+    "task_not_claimed": (
+        "Nhiệm vụ chưa có ai nhận xử lý nên không có gì để trả lại",
+        "The task is not claimed, so there is nothing to release",
+    ),
     "task_claimed_by_other": (
         "Nhiệm vụ đang do người khác nhận xử lý",
         "The task is claimed by someone else",
@@ -324,7 +328,7 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "bank_transfer or cash",
     ),
     "term.1–100 characters": ("từ 1 đến 100 ký tự", "1–100 characters"),
-    "term.within the next 90 days": ("trong vòng 90 ngày tới", "within the next 90 days"),
+    "term.within the next 30 days": ("trong vòng 30 ngày tới", "within the next 30 days"),
     "term.the delegate holds no union role at this unit or above": (
         "người được ủy quyền không giữ chức danh công đoàn nào tại đơn vị này hoặc cấp trên",
         "the delegate holds no union role at this unit or above",

@@ -57,7 +57,7 @@ from domain.workflow import (
 DecideAction = Literal["approve", "reject", "return"]
 AUDITOR_ONLY_FLAGS = frozenset({"SLA"})
 """Flags for the auditors' attention that say nothing about the claim itself (a late approver)."""
-MAX_DELEGATION = timedelta(days=90)
+MAX_DELEGATION = timedelta(days=30)
 
 
 def digest(text: str | None) -> str | None:
@@ -235,7 +235,7 @@ def submit(
         agg,
         "case.submitted",
         actor,
-        Role.GRASSROOTS_OFFICER,
+        _filing_role(ctx, actor),
         unit_id,
         {
             "member": member_id,
@@ -596,6 +596,20 @@ def _tally(agg: CaseAggregate, task: Task) -> tuple[str | None, int | None]:
 # --- member input, withdrawal -------------------------------------------------------------
 
 
+def _filing_role(ctx: Ctx, actor: Actor) -> Role:
+    """The role a filing-side act is recorded under: the one the actor really holds here.
+
+    A chair may file and answer for their union; the audit must say chair, not officer, or
+    separation-of-duties reviews read a chair's filing as someone else's.
+    """
+    units = ctx.ancestry.values()
+    if actor.holds_any(units, (Role.GRASSROOTS_OFFICER,)):
+        return Role.GRASSROOTS_OFFICER
+    if actor.holds_any(units, (Role.GRASSROOTS_CHAIR,)):
+        return Role.GRASSROOTS_CHAIR
+    return Role.GRASSROOTS_OFFICER  # the submitter acting on their own case after a role change
+
+
 def _require_case_officer(ctx: Ctx, agg: CaseAggregate, actor: Actor) -> None:
     """The submitter, or an officer/chair of the case's grassroots unit (or a unit above it)."""
     if actor.account_id == agg.case.submitted_by:
@@ -659,7 +673,7 @@ def provide_information(
         agg,
         "case.info_provided",
         actor,
-        Role.GRASSROOTS_OFFICER,
+        _filing_role(ctx, actor),
         case.unit_id,
         {
             "fields": sorted(updates),
@@ -708,7 +722,7 @@ def attach_documents(
         agg,
         "case.documents_attached",
         actor,
-        Role.GRASSROOTS_OFFICER,
+        _filing_role(ctx, actor),
         case.unit_id,
         {
             "documents": [d.sha256 for d in agg.new_documents],
@@ -747,7 +761,7 @@ def withdraw(ctx: Ctx, agg: CaseAggregate, *, actor: Actor, reason: str | None) 
         agg,
         "case.withdrawn",
         actor,
-        Role.GRASSROOTS_OFFICER,
+        _filing_role(ctx, actor),
         case.unit_id,
         {"released": released, "reason_sha256": digest(reason)},
     )
@@ -782,7 +796,11 @@ def claim(ctx: Ctx, agg: CaseAggregate, *, task_id: str, actor: Actor) -> None:
 def release(ctx: Ctx, agg: CaseAggregate, *, task_id: str, actor: Actor) -> None:
     task = _open_task_of_kind(agg, task_id)
     if not assignment_active(task, ctx.now):
-        return
+        # Refused rather than a silent success: a no-op would still bump the case version and
+        # hide from the caller that their view of the task is stale. Holders learn it is
+        # unclaimed; anyone else gets the same refusal as for any task they do not hold.
+        authorize(ctx, task, actor)
+        raise Conflict("task_not_claimed")
     if actor.account_id not in (task.assignee_id, task.delegated_by):
         raise PermissionDenied("permission_denied")
     task.assignee_id = None
@@ -818,7 +836,7 @@ def delegate(
         raise InvalidRequest(
             "invalid_field",
             field="until",
-            params={"field": "until", "reason": "within the next 90 days"},
+            params={"field": "until", "reason": "within the next 30 days"},
         )
     approving = [r for r in Role if r not in (Role.MEMBER, Role.AUDITOR, Role.ADMIN)]
     if not to.holds_any(ctx.chain_at_or_above(task.level), approving):

@@ -8,7 +8,7 @@ flows all call these methods; none of them holds a business rule of its own.
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
@@ -37,9 +37,6 @@ from domain.service.commands import (
 )
 from domain.workcalendar import VN_TZ, WorkCalendar
 from domain.workflow import Definition, Stage
-
-MAX_DELEGATION = timedelta(days=30)
-"""A delegation is time-bounded: at most this far ahead (the engine's own bound is looser)."""
 
 
 def utcnow() -> datetime:
@@ -329,6 +326,7 @@ class WelfareService:
                 raise PermissionDenied("permission_denied")
             for i, item in enumerate(cmd.items):
                 savepoint = uow.conn.begin_nested()
+                queued = len(uow._audit)
                 try:
                     agg = self._submit_one(
                         uow, actor, defn, cmd.unit_id, cmd.campaign_id, item, now, batch_id
@@ -352,7 +350,15 @@ class WelfareService:
                 savepoint.commit()
                 outcome = "flagged" if agg.case.flags else "accepted"
                 results.append(
-                    ListItemResult(i, item.member_id, outcome, agg.case.id, list(agg.case.flags))
+                    ListItemResult(
+                        i,
+                        item.member_id,
+                        outcome,
+                        agg.case.id,
+                        list(agg.case.flags),
+                        # So the officer reads why an item was flagged, not just "C5".
+                        checks=_checks_of(uow._audit[queued:]),
+                    )
                 )
             accepted = sum(r.outcome != "refused" for r in results)
             uow.record(
@@ -362,7 +368,11 @@ class WelfareService:
                         entity_type="batch",
                         entity_id=batch_id,
                         actor_id=actor.account_id,
-                        actor_role="grassroots_officer",
+                        actor_role=(
+                            Role.GRASSROOTS_OFFICER
+                            if actor.holds_any(ancestry.values(), (Role.GRASSROOTS_OFFICER,))
+                            else Role.GRASSROOTS_CHAIR
+                        ).value,
                         org_unit_id=cmd.unit_id,
                         policy=defn.policy,
                         policy_version=defn.version,
@@ -523,13 +533,6 @@ class WelfareService:
         )
 
     def delegate(self, actor_id: str, cmd: Delegate) -> CaseAggregate:
-        if cmd.until > self.clock() + MAX_DELEGATION:
-            raise InvalidRequest(
-                "invalid_field",
-                field="until",
-                params={"field": "until", "reason": f"at most {MAX_DELEGATION.days} days ahead"},
-            )
-
         def apply(ctx: Ctx, agg: CaseAggregate, actor: Actor) -> None:
             with self.engine.connect().execution_options(**READ_ONLY) as conn:
                 to = self.actor(Repository(conn), cmd.to_account_id, ctx.now)
@@ -648,3 +651,14 @@ def _sweep_facts(agg: CaseAggregate, at: datetime) -> Facts:
 def require(condition: bool, message: str = "permission_denied") -> None:
     if not condition:
         raise PermissionDenied(message)
+
+
+def _checks_of(intents: list[AuditIntent]) -> list[dict[str, object]]:
+    """The check results of a new case's intake and (inline) screening entries, in order."""
+    out: list[dict[str, object]] = []
+    for intent in intents:
+        if intent.action in ("case.submitted", "case.screened"):
+            checks = intent.payload.get("checks", [])
+            if isinstance(checks, list):
+                out.extend(c for c in checks if isinstance(c, dict))
+    return out

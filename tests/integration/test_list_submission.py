@@ -103,6 +103,12 @@ class TestATetListOfThirtyMembers(SharedWorld):
         assert outcomes[:20] == ["accepted"] * 20
         assert outcomes[20:22] == ["flagged"] * 2
         assert [r.flags for r in results[20:22]] == [["C5"], ["C5"]]
+        # The officer is told why: the soft check that flagged each item, with its reason.
+        for r in results[20:22]:
+            soft = [c for c in r.checks if c["outcome"] == "flagged"]
+            assert {c["code"] for c in soft} == {"C5"}  # at intake and again in screening
+            assert soft[0]["reason"]
+        assert all(c["outcome"] == "passed" for c in results[0].checks) and results[0].checks
         assert outcomes[22:28] == ["refused"] * 6
         assert outcomes[28:] == ["accepted", "refused"]
         refusals = {

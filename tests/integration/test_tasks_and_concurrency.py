@@ -184,8 +184,8 @@ class TestDelegation(SharedWorld):
         act(world, "upper_tp", task)
         assert world.task(case)["step"] == "payment"
 
-    @pytest.mark.parametrize("hours", [0, -1, 24 * 90 + 1])
-    def test_a_delegation_ends_in_the_future_and_within_ninety_days(
+    @pytest.mark.parametrize("hours", [0, -1, 24 * 30 + 1])
+    def test_a_delegation_ends_in_the_future_and_within_thirty_days(
         self, world: World, case: str, hours: float
     ) -> None:
         task = world.task(case)["id"]
@@ -193,6 +193,39 @@ class TestDelegation(SharedWorld):
             world, InvalidRequest, lambda: delegate(world, "chair_a", task, "officer_a2", hours)
         )
         assert err.field == "until"
+
+    def test_a_delegation_of_exactly_thirty_days_is_accepted(self, world: World, case: str) -> None:
+        task = world.task(case)["id"]
+        delegate(world, "chair_a", task, "officer_a2", 24 * 30)
+        assert world.task(case)["assignee_id"] == world.accounts["officer_a2"]
+
+    def test_a_chairs_filing_is_audited_under_the_chair_role_and_they_cannot_approve_it(
+        self, world: World
+    ) -> None:
+        event = world.campaign("disaster", code("CHAIR"), affected_communes=["TP"])
+        cid = world.submit(
+            "disaster", "house_damaged", person(world), by="chair_a", campaign_id=event
+        ).case_id
+        submitted = [e for e in audit_actions(world, "case.submitted") if e["entity_id"] == cid]
+        assert [e["actor_role"] for e in submitted] == ["grassroots_chair"]
+        task = world.task(cid)["id"]
+        refused(world, RuleViolation, lambda: act(world, "chair_a", task))
+        act(world, "chair_a2", task)
+
+    def test_releasing_an_unclaimed_task_is_refused_and_changes_nothing(
+        self, world: World, case: str
+    ) -> None:
+        task = world.task(case)["id"]
+        version = case_status(world.app.engine, case)["version"]  # type: ignore[index]
+        err = refused(
+            world, Conflict, lambda: world.service.release(world.accounts["chair_a"], task)
+        )
+        assert err.message_key == "task_not_claimed"
+        # Someone who does not hold the task learns nothing more than for any other task.
+        refused(
+            world, PermissionDenied, lambda: world.service.release(world.accounts["chair_b"], task)
+        )
+        assert case_status(world.app.engine, case)["version"] == version  # type: ignore[index]
 
     def test_nobody_delegates_to_themselves_or_a_task_they_do_not_hold(
         self, world: World, case: str
