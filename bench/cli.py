@@ -6,16 +6,28 @@ import sys
 import tempfile
 import time
 import traceback
+from contextlib import ExitStack
 from pathlib import Path
 
 from bench.core import SIZES, RunContext, Section
 from bench.dbs import postgres_server_url
 from bench.machine import facts
+from bench.prefect_local import prefect_server
 from bench.report import render
 
 ROOT = Path(__file__).resolve().parent.parent
 # One module per benchmark or peer, in run order; each has NAME, TITLE and run(ctx) -> Section.
-MODULES = ("service", "floor", "spiff", "prefect_native", "escalation", "audit_log")
+MODULES = (
+    "service",
+    "floor",
+    "spiff",
+    "prefect_native",
+    "escalation",
+    "audit_log",
+    "relay",
+    "http",
+    "tet_list",
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,10 +47,17 @@ def main(argv: list[str] | None = None) -> None:
     log(f"size {size.name}; PostgreSQL {'at ' + pg if pg else 'not reachable (skipped)'}")
     sections: list[Section] = []
     failed = []
-    with tempfile.TemporaryDirectory(prefix="welfare-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="welfare-bench-") as tmp, ExitStack() as stack:
         ctx = RunContext(size, Path(tmp), pg, log)
-        for name in args.only or MODULES:
-            module = importlib.import_module(f"bench.{name}")
+        modules = [importlib.import_module(f"bench.{name}") for name in args.only or MODULES]
+        if any(getattr(m, "NEEDS_PREFECT", False) for m in modules):
+            t0 = time.perf_counter()
+            home = Path(tmp) / "prefect"
+            ctx.prefect_pid, ctx.prefect_api = stack.enter_context(prefect_server(home))
+            ctx.prefect_home, ctx.prefect_startup_s = home, time.perf_counter() - t0
+            log(f"prefect server healthy after {ctx.prefect_startup_s:.1f} s at {ctx.prefect_api}")
+        for module in modules:
+            name = module.NAME
             log(f"{name}: {module.TITLE}")
             t0 = time.perf_counter()
             try:

@@ -80,6 +80,17 @@ class RunContext:
     workdir: Path  # scratch space for SQLite files, Prefect home, logs
     postgres_url: str | None  # server URL of a database the bench may create schemas in
     log: Callable[[str], None]
+    # One Prefect server for the whole run (started by the runner when a module sets
+    # NEEDS_PREFECT): its start-up (~10 s) is paid once and counted in no figure.
+    prefect_api: str | None = None
+    prefect_home: Path | None = None
+    prefect_pid: int | None = None
+    prefect_startup_s: float = 0.0
+
+    def prefect(self) -> tuple[str, Path]:
+        if self.prefect_api is None or self.prefect_home is None:
+            raise RuntimeError("this benchmark needs NEEDS_PREFECT = True in its module")
+        return self.prefect_api, self.prefect_home
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -108,7 +108,8 @@ class TestATetListOfThirtyMembers(SharedWorld):
             soft = [c for c in r.checks if c["outcome"] == "flagged"]
             assert {c["code"] for c in soft} == {"C5"}  # at intake and again in screening
             assert soft[0]["reason"]
-        assert all(c["outcome"] == "passed" for c in results[0].checks) and results[0].checks
+        assert results[0].checks
+        assert all(c["outcome"] == "passed" for c in results[0].checks)
         assert outcomes[22:28] == ["refused"] * 6
         assert outcomes[28:] == ["accepted", "refused"]
         refusals = {
