@@ -213,7 +213,12 @@ class CaseListIn(_In):
     policy: Code = Field(description="Policy code.", examples=["tet"])
     unit_id: Id = Field(description="The grassroots union filing the list.")
     campaign_id: Id | None = Field(default=None, description="The campaign the list is for.")
-    items: list[CaseItemIn] = Field(min_length=1, max_length=5000)
+    items: list[CaseItemIn] = Field(
+        min_length=1,
+        max_length=10_000,
+        description="The members, each screened on their own (at most 10,000: a province's "
+        "largest grassroots union files its whole Tết list in one request).",
+    )
 
 
 class InformationIn(_In):
