@@ -8,6 +8,7 @@ Money is whole đồng; instants are ISO 8601 UTC (`Z`).
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -27,10 +28,15 @@ def _printable(value: str) -> str:
     return value
 
 
+ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
+"""Ids and codes of org units, accounts, cases, tasks: what every id field and path accepts."""
+
 Id = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"),
+    StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN),
 ]
+IdQuery = Query(max_length=64, pattern=ID_PATTERN)
+
 Code = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")]
 Text = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_printable)]
 Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT, description="Whole đồng.")]

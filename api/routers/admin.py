@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import Caller
 from api.deps import CallerLang, Welfare
 from api.idempotency import IdempotencyKey, idempotent
+from api.models import ID_PATTERN, Id, IdQuery
 from api.problems import problems
 from domain.roles import OrgLevel, Role
 from domain.service import directory as d
@@ -25,10 +26,7 @@ from domain.workcalendar import VN_TZ
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
-ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
 NAME_PATTERN = r"^[^\x00-\x1f\x7f]*$"
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
-IdQuery = Query(max_length=64, pattern=ID_PATTERN)
 AccountIdPath = Annotated[
     str, Path(max_length=64, pattern=ID_PATTERN, description="The account id.")
 ]

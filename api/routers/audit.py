@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Caller
 from api.deps import Welfare
-from api.models import CheckOut
+from api.models import ID_PATTERN, CheckOut, IdQuery
 from api.problems import problems
 from domain.audit import Checkpoint
 from domain.service import audit_search as svc
@@ -22,7 +22,6 @@ from domain.service.queries import EntryCheck, TrailEntry
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 
-ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
 IdPath = Annotated[
     str,
     Path(
@@ -207,9 +206,6 @@ def _utc(at: datetime | None) -> datetime | None:
     if at is None:
         return None
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at
-
-
-IdQuery = Query(max_length=64, pattern=ID_PATTERN)
 
 
 @router.get(

@@ -16,12 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import Caller
 from api.deps import Welfare
 from api.idempotency import IdempotencyKey, idempotent
+from api.models import ID_PATTERN, IdQuery
 from api.problems import problems
 from domain.service.admin import ComplaintView, list_complaints, read_complaint
 
 router = APIRouter(prefix="/api/v1", tags=["complaints"])
 
-ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # prose: line breaks and tabs, no controls
 CaseIdPath = Annotated[str, Path(max_length=64, pattern=ID_PATTERN, description="The case id.")]
 ComplaintIdPath = Annotated[
@@ -155,8 +155,8 @@ def complaints(
     app: Welfare,
     caller: Caller,
     status: Annotated[Literal["open", "resolved"] | None, Query()] = None,
-    case_id: Annotated[str | None, Query(max_length=64, pattern=ID_PATTERN)] = None,
-    cursor: Annotated[str | None, Query(max_length=64, pattern=ID_PATTERN)] = None,
+    case_id: Annotated[str | None, IdQuery] = None,
+    cursor: Annotated[str | None, IdQuery] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ComplaintPageOut:
     page = list_complaints(

@@ -38,6 +38,7 @@ from domain.audit import (
 )
 from domain.errors import InvalidRequest, NotFound, PermissionDenied
 from domain.roles import Role
+from domain.service.access import descendants
 from domain.service.queries import (
     EntryCheck,
     TrailEntry,
@@ -45,7 +46,6 @@ from domain.service.queries import (
     case_audit_entries,
     role_scope,
     trail_entry,
-    units_below,
     verify_against_checkpoint,
     verify_audit,
     verify_entries,
@@ -233,7 +233,7 @@ def search_audit(
         if f.case_id is not None:
             where.append(_entities_of_cases(conn, [f.case_id]))
         if f.org_unit_id is not None:
-            below = units_below(conn, [f.org_unit_id], now.astimezone(VN_TZ).date())
+            below = descendants(conn, [f.org_unit_id], now.astimezone(VN_TZ).date())
             where.append(subject_unit.in_(sorted(below & scope.units)))
         if f.policy is not None:
             where.append(AUDIT.c.policy == f.policy)

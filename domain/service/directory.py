@@ -26,8 +26,9 @@ from domain.adapters.repository import (
 from domain.cccd import mask_cccd
 from domain.errors import InvalidRequest, NotFound, PermissionDenied
 from domain.roles import Role
+from domain.service.access import descendants
 from domain.service.admin import admin_scope
-from domain.service.queries import UnitScope, role_scope, units_below
+from domain.service.queries import UnitScope, role_scope
 from domain.text import name_key
 from domain.workcalendar import VN_TZ
 
@@ -58,7 +59,7 @@ def _narrow(scope: UnitScope, unit_id: str | None, conn: Connection, on: date) -
     """The admin's units, or the subtree of `unit_id` inside them (empty if outside)."""
     if unit_id is None:
         return scope.units
-    return units_below(conn, [unit_id], on) & scope.units
+    return descendants(conn, [unit_id], on) & scope.units
 
 
 # --- org units --------------------------------------------------------------------------------

@@ -324,11 +324,6 @@ class UnitScope:
 NO_SCOPE = UnitScope(frozenset())
 
 
-def units_below(conn: Connection, roots: Iterable[str], on: date) -> frozenset[str]:
-    """`roots` and every unit below them in the org tree effective on `on`."""
-    return descendants(conn, roots, on)
-
-
 def role_scope(conn: Connection, account_id: str, roles: Iterable[Role], on: date) -> UnitScope:
     """Where an account's grants of any of `roles`, valid on `on`, reach."""
     wanted = [r.value for r in roles]
@@ -345,4 +340,4 @@ def role_scope(conn: Connection, account_id: str, roles: Iterable[Role], on: dat
     if not rows:
         return NO_SCOPE
     top = any(OrgLevel(level).rank <= OrgLevel.PROVINCE.rank for _, level in rows)
-    return UnitScope(units_below(conn, [u for u, _ in rows], on), top)
+    return UnitScope(descendants(conn, [u for u, _ in rows], on), top)

@@ -5,7 +5,7 @@ commits the result with its audit entries and outbox events. The CLI, the API an
 flows all call these methods; none of them holds a business rule of its own.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -30,6 +30,7 @@ from domain.service.commands import (
     CaseItem,
     Decide,
     Delegate,
+    DocumentIn,
     ProvideInformation,
     RecordPayment,
     SubmitCase,
@@ -448,16 +449,22 @@ class WelfareService:
             task_id=cmd.task_id,
         )
 
+    def _with_new_documents(
+        self, ctx: Ctx, agg: CaseAggregate, documents: Sequence[DocumentIn]
+    ) -> Ctx:
+        """`ctx` whose reuse facts (C17) also cover the files a command is adding to the case."""
+        hashes = [d.sha256.lower() for d in documents]
+        # A second, read-only connection: on SQLite a writing one would wait for the
+        # write lock this command's own transaction holds.
+        with self.engine.connect().execution_options(**READ_ONLY) as conn:
+            reused = Repository(conn).reused_documents(hashes, agg.case.id)
+        merged = {**ctx.facts.reused_documents, **reused}
+        return replace(ctx, facts=replace(ctx.facts, reused_documents=merged))
+
     def provide_information(self, actor_id: str, cmd: ProvideInformation) -> CaseAggregate:
         def apply(ctx: Ctx, agg: CaseAggregate, actor: Actor) -> None:
-            hashes = [d.sha256.lower() for d in cmd.documents]
-            # A second, read-only connection: on SQLite a writing one would wait for the
-            # write lock this command's own transaction holds.
-            with self.engine.connect().execution_options(**READ_ONLY) as conn:
-                reused = Repository(conn).reused_documents(hashes, agg.case.id)
-            merged = {**ctx.facts.reused_documents, **reused}
             tr.provide_information(
-                replace(ctx, facts=replace(ctx.facts, reused_documents=merged)),
+                self._with_new_documents(ctx, agg, cmd.documents),
                 agg,
                 actor=actor,
                 form=cmd.form,
@@ -476,12 +483,8 @@ class WelfareService:
         """Add document metadata and hashes to an open case; a reused file flags it (C17)."""
 
         def apply(ctx: Ctx, agg: CaseAggregate, actor: Actor) -> None:
-            hashes = [d.sha256.lower() for d in cmd.documents]
-            with self.engine.connect().execution_options(**READ_ONLY) as conn:
-                reused = Repository(conn).reused_documents(hashes, agg.case.id)
-            merged = {**ctx.facts.reused_documents, **reused}
             tr.attach_documents(
-                replace(ctx, facts=replace(ctx.facts, reused_documents=merged)),
+                self._with_new_documents(ctx, agg, cmd.documents),
                 agg,
                 actor=actor,
                 documents=[d.as_tuple() for d in cmd.documents],
