@@ -310,19 +310,24 @@ class Prepared:
         finally:
             cur.close()
 
-    def execute_many(self, stmt: Executable, params: Sequence[Mapping[str, Any]]) -> None:
-        """Run a DML statement once per parameter set (all with the same names)."""
+    def execute_many(self, stmt: Executable, params: Sequence[Mapping[str, Any]]) -> int:
+        """Run a DML statement once per parameter set (all with the same names).
+
+        The rows matched in all, outside a batch; inside one nothing waits for it (-1).
+        """
         if not params:
-            return
+            return 0
         c = self._lookup(stmt, frozenset(params[0]))
         if c is None:
-            self._fallback(stmt, [dict(p) for p in params])
-            return
+            return int(self._fallback(stmt, [dict(p) for p in params]).rowcount)
         if len(params) == 1:  # psycopg's executemany costs a pipeline of its own
             cur = self._run(c, self._params(c, params[0]), False)
         else:
             cur = self._run(c, [self._params(c, p) for p in params], True)
         if self._pipeline is not None:
             self._held.append(cur)
-        else:
+            return -1
+        try:
+            return int(cur.rowcount)
+        finally:
             cur.close()

@@ -610,30 +610,24 @@ class Repository:
             del row["id"]
             row.update(version=agg.case.version + 1, b_id=agg.case.id, b_version=agg.case.version)
             cases.append(row)
-        if cases and self.conn.execute(_UPD_CASE, cases).rowcount != len(cases):
+        x = self.x
+        if cases and x.execute_many(_UPD_CASE, cases) != len(cases):
             raise Conflict("stale_case")
         for agg in aggs:
             agg.case.version += 1
-        new_tasks = [task_to_row(x) for a in aggs for x in a.new_tasks]
+        new_tasks = [task_to_row(t) for a in aggs for t in a.new_tasks]
         if new_tasks:
-            self.conn.execute(_INS_TASK, new_tasks)
+            x.execute_many(_INS_TASK, new_tasks)
         touched = []
         for a in aggs:
-            for x in a.touched_tasks.values():
-                row = task_to_row(x)
+            for task in a.touched_tasks.values():
+                row = task_to_row(task)
                 row["b_id"] = row.pop("id")
                 touched.append(row)
-        if touched:
-            self.conn.execute(_UPD_TASK, touched)
-        decisions = [decision_to_row(d) for a in aggs for d in a.new_decisions]
-        if decisions:
-            self.conn.execute(_INS_DECISION, decisions)
-        documents = [d.__dict__ for a in aggs for d in a.new_documents]
-        if documents:
-            self.conn.execute(_INS_DOCUMENT, documents)
-        payments = [p.__dict__ for a in aggs for p in a.new_payments]
-        if payments:
-            self.conn.execute(_INS_PAYMENT, payments)
+        x.execute_many(_UPD_TASK, touched)
+        x.execute_many(_INS_DECISION, [decision_to_row(d) for a in aggs for d in a.new_decisions])
+        x.execute_many(_INS_DOCUMENT, [d.__dict__ for a in aggs for d in a.new_documents])
+        x.execute_many(_INS_PAYMENT, [p.__dict__ for a in aggs for p in a.new_payments])
         for a in aggs:
             for op in a.budget_ops:
                 self.apply_budget(op)
