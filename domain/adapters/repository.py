@@ -177,6 +177,9 @@ _LOCK_HOUSEHOLD = {
 _SEL_CLAIM_KEY = select(CLAIM_KEY.c.key, CLAIM_KEY.c.case_id).where(
     CLAIM_KEY.c.key == bindparam("b_key")
 )
+_SEL_CLAIM_KEYS_OF = select(CLAIM_KEY.c.key).where(CLAIM_KEY.c.case_id == bindparam("b_case"))
+_DEL_CLAIM_KEYS_OF = delete(CLAIM_KEY).where(CLAIM_KEY.c.case_id == bindparam("b_case"))
+_DEL_CLAIM_KEY = delete(CLAIM_KEY).where(CLAIM_KEY.c.key == bindparam("b_key"))
 _SEL_REUSED_DOC = select(DOCUMENT.c.sha256, DOCUMENT.c.case_id).where(
     DOCUMENT.c.sha256 == bindparam("b_hash"),
     DOCUMENT.c.case_id != bindparam("b_case"),
@@ -590,7 +593,7 @@ class Repository:
         if not agg.is_new:
             c.version += 1
         if agg.claim_keys_released:
-            self.conn.execute(delete(CLAIM_KEY).where(CLAIM_KEY.c.case_id == c.id))
+            x.execute_many(_DEL_CLAIM_KEYS_OF, [{"b_case": c.id}])
         elif agg.claim_keys_added:
             self.add_claim_keys(c.id, agg.claim_keys_added, new_case=agg.is_new)
 
@@ -632,7 +635,7 @@ class Repository:
             for op in a.budget_ops:
                 self.apply_budget(op)
             if a.claim_keys_released:
-                self.conn.execute(delete(CLAIM_KEY).where(CLAIM_KEY.c.case_id == a.case.id))
+                x.execute_many(_DEL_CLAIM_KEYS_OF, [{"b_case": a.case.id}])
             elif a.claim_keys_added:
                 self.add_claim_keys(a.case.id, a.claim_keys_added)
 
@@ -646,11 +649,9 @@ class Repository:
             )
         if not new_case:  # a case being filed holds no key yet: nothing to give up
             # A case re-keyed after its form changed gives up the keys it no longer has.
-            self.conn.execute(
-                delete(CLAIM_KEY).where(
-                    CLAIM_KEY.c.case_id == case_id, CLAIM_KEY.c.key.not_in(keys)
-                )
-            )
+            held = self.x.rows(_SEL_CLAIM_KEYS_OF, {"b_case": case_id})
+            gone = [{"b_key": r["key"]} for r in held if r["key"] not in keys]
+            self.x.execute_many(_DEL_CLAIM_KEY, gone)
         new = [k for k in keys if k not in taken]
         if new:
             self.x.execute_many(_INS_CLAIM_KEY, [{"key": k, "case_id": case_id} for k in new])

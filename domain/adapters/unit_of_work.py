@@ -24,6 +24,7 @@ class UnitOfWork:
         self.engine = engine
         self._audit: list[AuditIntent] = []
         self._events: list[Event] = []
+        self._at_commit: list[CaseAggregate] = []
         self.committed: list[AuditEntry] = []
 
     def __enter__(self) -> "UnitOfWork":
@@ -56,6 +57,17 @@ class UnitOfWork:
         agg.audit.clear()
         agg.events.clear()
 
+    def save_at_commit(self, agg: CaseAggregate) -> None:
+        """`save`, but the rows are written by `commit`, with the audit head lock in the same
+        round trip on PostgreSQL. For a command that reads nothing after saving; a failed
+        version or budget check then surfaces from `commit`.
+        """
+        self._at_commit.append(agg)
+        self._audit.extend(agg.audit)
+        self._events.extend(agg.events)
+        agg.audit.clear()
+        agg.events.clear()
+
     def save_many(self, aggs: Sequence[CaseAggregate]) -> None:
         """Save several aggregates in batched statements; audit and events keep their order."""
         self.repo.save_many(aggs)
@@ -71,8 +83,16 @@ class UnitOfWork:
 
     def commit(self, now: datetime) -> list[AuditEntry]:
         entries: list[AuditEntry] = []
+        seq, head = 0, ""
+        # The deferred aggregates' writes and the head lock in one round trip; their checks
+        # are tested when this batch ends, before anything is sealed or committed.
+        with self.repo.x.batch():
+            for agg in self._at_commit:
+                self.repo.save(agg)
+            if self._audit:
+                seq, head = self.repo.lock_audit_head()
+        self._at_commit.clear()
         if self._audit:
-            seq, head = self.repo.lock_audit_head()
             for intent in self._audit:
                 seq += 1
                 entry = seal(

@@ -468,7 +468,7 @@ class WelfareService:
             )
             assert actor is not None
             apply(ctx, agg, actor)
-            uow.save(agg)
+            uow.save_at_commit(agg)
             uow.commit(now)
         return agg
 
