@@ -14,7 +14,6 @@ from bench.core import Latencies
 from bench.world import UPPER_OF, WorldSpec
 from domain.model import CaseAggregate, TaskStatus
 from domain.service.commands import Decide, DocumentIn, RecordPayment, SubmitCase
-from domain.service.queries import open_tasks
 from domain.service.welfare import WelfareService
 from domain.workcalendar import VN_TZ
 
@@ -127,8 +126,9 @@ def run_lifecycle(service: WelfareService, spec: WorldSpec, lc: Lifecycle, lat: 
     lat.add("submit", time.perf_counter() - t0)
     if sub.status != "in_review" or sub.flags:
         raise RuntimeError(f"benchmark case not routed cleanly: {sub}")
-    # The approver's inbox read; not a command, so outside the command latencies.
-    task_id = str(open_tasks(service.engine, sub.case_id)[0]["id"])
+    # The first approval's task comes with the answer, as the floor knows the id it inserted
+    # (an inbox read here used to cost the engine ≈ 7 % of its time, and the peers nothing).
+    [task_id] = sub.open_task_ids
     paid = 0
     steps = HOUSING_STEPS if lc.policy == "housing" else ILLNESS_STEPS
     total = REPAIR_AMOUNT if lc.policy == "housing" else HOSPITAL_AMOUNT

@@ -21,7 +21,7 @@ from domain.engine.context import SYSTEM, Actor, Ctx
 from domain.engine.evaluation import case_facts, claim_keys, needed_facts, validate_form
 from domain.errors import Conflict, DomainError, InvalidRequest, NotFound, PermissionDenied
 from domain.ids import new_id
-from domain.model import AuditIntent, BudgetKey, Case, CaseAggregate
+from domain.model import AuditIntent, BudgetKey, Case, CaseAggregate, TaskStatus
 from domain.roles import OrgLevel, Role
 from domain.rules.facts import LIVE_STATUSES, CaseFacts, Facts, MemberFacts
 from domain.rules.registry import GATHERED_FACTS
@@ -53,6 +53,9 @@ class Submitted:
     amount: int
     flags: list[str]
     checks: list[dict[str, object]]
+    open_task_ids: list[str] = field(default_factory=list)
+    """The tasks the submission opened (with inline screening): the filer's next step needs
+    no inbox read to find them."""
 
 
 @dataclass(frozen=True)
@@ -331,6 +334,7 @@ class WelfareService:
             agg.case.amount,
             list(agg.case.flags),
             list(checks) if isinstance(checks, list) else [],
+            [t.id for t in agg.tasks if t.status is TaskStatus.OPEN],
         )
 
     def _check_unit(self, repo: Repository, unit_id: str) -> None:

@@ -8,6 +8,7 @@ def test_housing_repair_goes_from_submission_to_paid_in_two_tranches(world: Worl
     member = world.member()
     sub = world.submit("housing", "repair", member)
     assert sub.status == "in_review"
+    assert sub.open_task_ids == [world.task(sub.case_id)["id"]]  # the grassroots review
     for approver in ("chair_a", "upper_tp", "province_standing"):
         world.decide(sub.case_id, approver)
     world.pay(sub.case_id, 12_500_000, ref="UNC-1")
