@@ -6,13 +6,12 @@ the barrier to the last client's end (time.monotonic is system-wide on Linux).
 """
 
 import multiprocessing as mp
-import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bench.core import Latencies
+from bench.core import Latencies, own_peak_rss_mb
 from bench.dbs import BenchDb
 from bench.floor_sql import Floor
 from bench.workload import Lifecycle, run_lifecycle
@@ -90,7 +89,7 @@ def _client(
         barrier.abort()
         out.put(("error", repr(exc)))
         raise
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = own_peak_rss_mb()  # not ru_maxrss: it counts the spawning driver's peak
     out.put((start, end, lat.by_kind, rss_mb))
 
 

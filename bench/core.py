@@ -136,3 +136,23 @@ class Latencies:
 
     def count(self) -> int:
         return sum(len(v) for v in self.by_kind.values())
+
+
+def own_peak_rss_mb() -> float:
+    """This process's peak RSS since it started its program, in MB.
+
+    Not `getrusage(...).ru_maxrss`: Linux carries a parent's peak over into its child through
+    fork and exec, so a worker started by a bench process that once held 800 MB reports
+    800 MB however little it used itself (the 799 MB "flow worker" of an earlier run was the
+    bench driver's peak). `VmHWM` is the peak of this program's own address space.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource  # not Linux: the best there is
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

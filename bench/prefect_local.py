@@ -9,7 +9,10 @@ from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
 
+from bench.core import own_peak_rss_mb
 from flows.serve import start_local_server, stop
+
+__all__ = ["own_peak_rss_mb"]  # kept importable from here for the worker scripts
 
 QUIET = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

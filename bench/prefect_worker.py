@@ -9,7 +9,6 @@ Usage: python -m bench.prefect_worker N   (PREFECT_API_URL must point at the ser
 
 import asyncio
 import json
-import resource
 import sys
 import time
 from uuid import UUID
@@ -19,6 +18,7 @@ from prefect.flow_runs import apause_flow_run, aresume_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 
+from bench.core import own_peak_rss_mb
 from bench.workload import HOUSING_STEPS, ILLNESS_STEPS
 
 RUN_IDS: dict[int, UUID] = {}
@@ -81,7 +81,7 @@ async def drive(n: int) -> dict[str, float]:
         "resumes": resumes,
         "case_p50_s": per_case[len(per_case) // 2],
         "case_max_s": per_case[-1],
-        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_mb": own_peak_rss_mb(),  # not ru_maxrss: it counts the spawning driver's peak
     }
 
 

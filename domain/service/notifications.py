@@ -4,7 +4,8 @@ Two steps, each idempotent on its own:
 
 1. `NotifyConsumer` (an outbox consumer) turns an event into `notification` rows — one per
    (event, address, template), unique in the database — in the same transaction that records
-   the event as consumed. A replayed event adds nothing.
+   the event as consumed (under the relay: the batch's transaction, with its acks). A
+   replayed event adds nothing.
 2. `send_pending` drains those rows through SMTP: a row is leased (`status="sending"`), sent,
    and marked `sent` in its own short transaction right after the server accepted it. While
    the server is unreachable rows wait (no attempt is counted, nothing is lost); a 4xx answer
@@ -21,14 +22,15 @@ and due time only — never a member's name, CCCD, diagnosis or form field.
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import jinja2
-from sqlalchemy import Engine, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, or_, select, update
 from sqlalchemy.engine import Connection
 
 from domain import events as ev
@@ -41,11 +43,20 @@ from domain.i18n import Lang, translate
 from domain.ids import new_id
 from domain.money import format_vnd, format_vnd_en
 from domain.roles import ROLE_TITLES, OrgLevel, Role
-from domain.service.relay import OutboxEvent, consume_once, consumed, error_text
+from domain.service.relay import (
+    Consumed,
+    OutboxEvent,
+    consume_once,
+    consumed,
+    consumed_among,
+    error_text,
+)
 from domain.workcalendar import VN_TZ
 from domain.workflow import ApprovalStep, PaymentStep
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 NOTIFICATION = t.NotificationRow.__table__  # type: ignore[attr-defined]
 TEMPLATES_DIR = Path(__file__).parent / "mail_templates"
@@ -141,8 +152,27 @@ def _unique(recipients: Sequence[Recipient]) -> list[Recipient]:
 _SEL_ACCOUNT = select(ACCOUNT.c.id, ACCOUNT.c.email, ACCOUNT.c.lang).where(
     ACCOUNT.c.id == bindparam("b_id"), ACCOUNT.c.active.is_(True)
 )
-_SEL_CASE = select(CASE).where(CASE.c.id == bindparam("b_id"))
-_SEL_TASK = select(TASK).where(TASK.c.id == bindparam("b_id"))
+# Only the columns a notification reads: the case's form, documents' metadata and the like are
+# JSON that would be decoded for every event (and may hold personal data mail never carries).
+_SEL_CASE = select(
+    *(
+        CASE.c[k]
+        for k in (
+            "id",
+            "policy",
+            "policy_version",
+            "unit_id",
+            "status",
+            "approved_amount",
+            "entitled_amount",
+            "flags",
+            "submitted_by",
+        )
+    )
+).where(CASE.c.id == bindparam("b_id"))
+_SEL_TASK = select(
+    *(TASK.c[k] for k in ("id", "kind", "step", "role", "level", "org_unit_id", "due_at"))
+).where(TASK.c.id == bindparam("b_id"))
 _SEL_UNIT_NAME = select(ORG.c.name).where(ORG.c.id == bindparam("b_id"))
 
 
@@ -151,6 +181,14 @@ def _account(conn: Connection, account_id: str) -> Recipient | None:
     if r is None or not r[1]:
         return None
     return Recipient(r[0], r[1], r[2] or "vi")
+
+
+@dataclass
+class _NotifyBatch:
+    consumed: set[str]
+    records: list[Consumed] = field(default_factory=list)
+    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    reader: Connection | None = None
 
 
 class NotifyConsumer:
@@ -170,42 +208,99 @@ class NotifyConsumer:
         self.definitions = definitions
         self.clock = clock
         self.base_url = base_url.rstrip("/")
+        self._batch: _NotifyBatch | None = None
 
     def wants(self, event: OutboxEvent) -> bool:
         return event.type in HANDLED
 
+    def begin_batch(self, events: Sequence[OutboxEvent]) -> None:
+        self._batch = _NotifyBatch(consumed_among(self.engine, self.name, [e.id for e in events]))
+
+    def end_batch(self) -> list[Consumed]:
+        batch, self._batch = self._batch, None
+        if batch is None:
+            return []
+        if batch.reader is not None:
+            batch.reader.close()
+        return batch.records
+
+    @contextmanager
+    def _reader(self) -> Iterator[Connection]:
+        """A read-only connection for planning one event, its read transaction ended after.
+
+        Read first, on a read-only connection: the write transaction stays short. Each event
+        reads in a transaction of its own, so it sees what the consumers before this one did
+        with it (the screening that may just have run); within a batch the connection itself
+        is kept (opening one an event was a tenth of the relay's time).
+        """
+        batch = self._batch
+        if batch is None:
+            with self.engine.connect().execution_options(**READ_ONLY) as conn:
+                yield conn
+            return
+        reader = batch.reader or self.engine.connect().execution_options(**READ_ONLY)
+        batch.reader = None
+        try:
+            yield reader
+            reader.rollback()
+        except BaseException:
+            reader.close()  # perhaps broken: the next event opens a fresh one
+            raise
+        batch.reader = reader
+
     def handle(self, event: OutboxEvent) -> None:
-        # Read first, on a read-only connection: the write transaction below stays short.
-        with self.engine.connect().execution_options(**READ_ONLY) as conn:
-            if consumed(conn, self.name, event.id):
+        batch = self._batch
+        if batch is not None and event.id in batch.consumed:
+            return
+        with self._reader() as conn:
+            if batch is None and consumed(conn, self.name, event.id):
                 return
             planned = self.plan(conn, event)
         now = self.clock()
+        record = Consumed(
+            self.name, event.id, event.seq, now, NOTIFICATION, self._rows(event, planned, now)
+        )
+        if batch is not None:
+            batch.records.append(record)  # written by the relay with the batch's acks
+        else:
+            consume_once(self.engine, self.name, event.id, now, record.effect)
 
-        def effect(conn: Connection) -> None:
-            if planned:
-                conn.execute(
-                    insert(NOTIFICATION),
-                    [
-                        {
-                            "id": new_id(),
-                            "event_id": event.id,
-                            "case_id": event.case_id,
-                            "account_id": p.recipient.account_id,
-                            "address": p.recipient.address,
-                            "template": p.template,
-                            "lang": p.recipient.lang if p.recipient.lang in ("vi", "en") else "vi",
-                            "context": p.context,
-                            "status": "pending",
-                            "attempts": 0,
-                            "available_at": now,
-                            "created_at": now,
-                        }
-                        for p in planned
-                    ],
-                )
+    @staticmethod
+    def _rows(
+        event: OutboxEvent, planned: Sequence[Planned], now: datetime
+    ) -> tuple[dict[str, Any], ...]:
+        return tuple(
+            {
+                "id": new_id(),
+                "event_id": event.id,
+                "case_id": event.case_id,
+                "account_id": p.recipient.account_id,
+                "address": p.recipient.address,
+                "template": p.template,
+                "lang": p.recipient.lang if p.recipient.lang in ("vi", "en") else "vi",
+                "context": p.context,
+                "status": "pending",
+                "attempts": 0,
+                "available_at": now,
+                "created_at": now,
+            }
+            for p in planned
+        )
 
-        consume_once(self.engine, self.name, event.id, now, effect)
+    def _memo(self, key: tuple[Any, ...], read: Callable[[], _T]) -> _T:
+        """`read()`, remembered for the rest of the batch (outside a batch: not remembered).
+
+        Within one batch (a fraction of a second) the recipients of a role at a unit, an
+        account's address and a unit's name and ancestry are read once, not once an event:
+        most events of a batch go to the same few people.
+        """
+        batch = self._batch
+        if batch is None:
+            return read()
+        if key not in batch.memo:
+            batch.memo[key] = read()
+        value: _T = batch.memo[key]
+        return value
 
     # --- who hears what ---
 
@@ -221,7 +316,10 @@ class NotifyConsumer:
             return []
         defn = self.definitions.get(case["policy"], case["policy_version"])
         today = self.clock().astimezone(VN_TZ).date()
-        ancestry = Repository(conn).ancestry(case["unit_id"], today)
+        ancestry: dict[OrgLevel, str] = self._memo(
+            ("ancestry", case["unit_id"], today),
+            lambda: dict(Repository(conn).ancestry(case["unit_id"], today)),
+        )
         base: dict[str, Any] = {
             "event": event.type,
             "case_id": case["id"],
@@ -258,7 +356,9 @@ class NotifyConsumer:
             if isinstance(step, (ApprovalStep, PaymentStep)):
                 role = step.escalate_to.role
             units = [notify_unit] if isinstance(notify_unit, str) else []
-        unit_name = self._unit_name(conn, task["org_unit_id"])
+        unit_name = self._memo(
+            ("unit_name", task["org_unit_id"]), lambda: self._unit_name(conn, task["org_unit_id"])
+        )
         ctx = {
             **base,
             "task_id": task["id"],
@@ -271,7 +371,9 @@ class NotifyConsumer:
             "escalated_role": str(role) if event.type == ev.TASK_OVERDUE else None,
         }
         people = [
-            r for r in holders(conn, role, units, today) if r.account_id != case["submitted_by"]
+            r
+            for r in self._holders(conn, role, units, today)
+            if r.account_id != case["submitted_by"]
         ]
         planned = [Planned(r, template, ctx) for r in people]
         if event.type == ev.TASK_ESCALATED:
@@ -290,16 +392,29 @@ class NotifyConsumer:
         if event.type == ev.CASE_PAYMENT_RECORDED:
             ctx["paid_amount"] = event.data.get("amount")
             ctx["tranche"] = event.data.get("tranche")
-        submitter = _account(conn, case["submitted_by"])
+        submitter = self._memo(
+            ("account", case["submitted_by"]), lambda: _account(conn, case["submitted_by"])
+        )
         return [Planned(submitter, "case_status", ctx)] if submitter else []
 
-    @staticmethod
+    def _holders(
+        self, conn: Connection, role: Role | str, units: Sequence[str], on: date
+    ) -> list[Recipient]:
+        return self._memo(
+            ("holders", str(role), tuple(units), on), lambda: holders(conn, role, units, on)
+        )
+
     def _to_auditors(
-        conn: Connection, ancestry: Any, today: date, base: dict[str, Any], flags: Sequence[str]
+        self,
+        conn: Connection,
+        ancestry: Any,
+        today: date,
+        base: dict[str, Any],
+        flags: Sequence[str],
     ) -> list[Planned]:
         """The inspection committees at the case's unit and above."""
         ctx = {**base, "flags": [f for f in flags if f]}
-        auditors = holders(conn, Role.AUDITOR, list(ancestry.values()), today)
+        auditors = self._holders(conn, Role.AUDITOR, list(ancestry.values()), today)
         return [Planned(r, "case_flagged", ctx) for r in auditors]
 
     @staticmethod

@@ -10,9 +10,15 @@ Delivery is at least once, effects at most once:
   the SQLite write lock themselves), each event goes to every consumer that wants it. A
   consumer records `(consumer, event id)` in `consumed_event` in the transaction of its
   effect, so a replayed event changes nothing.
-* **ack** — `processed`; or, on failure, back to `pending` with `attempts + 1` and an
-  exponential back-off; after `max_attempts` the row is `dead` and waits for an administrator
-  (`dead_events`, `retry_dead`, CLI `welfare outbox dead|retry`).
+  Batch consumers (`BatchConsumer`: screening and notifications) hand that record (`Consumed`:
+  the consumed row and the effect's rows) to the relay instead, which writes it with the ack.
+* **ack** — `processed`, in one transaction per batch together with the batch consumers'
+  records: a batch costs one commit, not one an event. Should that transaction fail (a
+  duplicate from a relay whose lease expired, a refused row), each event's record is written
+  in a transaction of its own (`consume_once`: a duplicate is skipped), and an event whose
+  record cannot be written fails alone. A failed event goes back to `pending` with
+  `attempts + 1` and an exponential back-off; after `max_attempts` the row is `dead` and waits
+  for an administrator (`dead_events`, `retry_dead`, CLI `welfare outbox dead|retry`).
 
 Per-case order: a case's events are handled in `seq` order. A row is claimed only when every
 earlier unfinished (pending or claimed) event of its case is claimed in the same batch; when
@@ -27,12 +33,13 @@ cannot stall a case's mail for good. Retrying a dead event handles it late, out 
 import logging
 import socket
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Engine, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -84,6 +91,38 @@ class Consumer(Protocol):
     def handle(self, event: OutboxEvent) -> None: ...
 
 
+@dataclass(frozen=True)
+class Consumed:
+    """What a consumer did with one event, for the relay to write with the batch's acks: the
+    `consumed_event` row, and the rows its effect adds to `table` (none: `rows` empty)."""
+
+    consumer: str
+    event_id: str
+    seq: int
+    at: datetime
+    table: Table | None = None
+    rows: tuple[dict[str, Any], ...] = ()
+
+    def effect(self, conn: Connection) -> None:
+        if self.table is not None and self.rows:
+            conn.execute(insert(self.table), list(self.rows))
+
+
+@runtime_checkable
+class BatchConsumer(Consumer, Protocol):
+    """A consumer whose records the relay writes per batch (one commit a batch, not an event).
+
+    Between `begin_batch` and `end_batch`, `handle` reads what it needs (the batch's consumed
+    events in one query, not one an event) and returns its record instead of committing it;
+    `end_batch` hands the records over. Outside a batch, `handle` commits as a `Consumer` does.
+    A batch consumer belongs to one relay: its batch state is not shared between threads.
+    """
+
+    def begin_batch(self, events: Sequence[OutboxEvent]) -> None: ...
+
+    def end_batch(self) -> list[Consumed]: ...
+
+
 @dataclass
 class RelayResult:
     claimed: int = 0
@@ -131,6 +170,45 @@ def is_consumed(engine: Engine, consumer: str, event_id: str) -> bool:
 def consumed(conn: Connection, consumer: str, event_id: str) -> bool:
     row = conn.execute(_SEL_CONSUMED, {"b_consumer": consumer, "b_event": event_id}).first()
     return row is not None
+
+
+def consumed_among(engine: Engine, consumer: str, event_ids: Sequence[str]) -> set[str]:
+    """The events among `event_ids` that `consumer` has consumed already (one query a 500)."""
+    out: set[str] = set()
+    if not event_ids:
+        return out
+    c = CONSUMED.c
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        for i in range(0, len(event_ids), 500):
+            chunk = list(event_ids[i : i + 500])
+            out.update(
+                r[0]
+                for r in conn.execute(
+                    select(c.event_id).where(c.consumer == consumer, c.event_id.in_(chunk))
+                )
+            )
+    return out
+
+
+def write_consumed(conn: Connection, records: Sequence[Consumed]) -> None:
+    """Every record's consumed row, then its effect rows: a few multi-row statements.
+
+    The consumed rows go first, as in `consume_once`: a duplicate fails on their key before
+    any effect is written.
+    """
+    if not records:
+        return
+    conn.execute(
+        insert(CONSUMED),
+        [{"consumer": r.consumer, "event_id": r.event_id, "at": r.at} for r in records],
+    )
+    by_table: dict[Table, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        if r.table is not None:
+            by_table[r.table].extend(r.rows)
+    for table, rows in by_table.items():
+        if rows:
+            conn.execute(insert(table), rows)
 
 
 def consume_once(
@@ -278,13 +356,16 @@ class Relay:
 
     def process(self, events: Iterable[OutboxEvent]) -> RelayResult:
         result = RelayResult()
+        ordered = sorted(events, key=lambda e: e.seq)
+        batched = self._begin_batch(ordered)
         failed_cases: set[str] = set()
-        # Acks are written together at the end of the batch (one statement, not one
-        # transaction an event: that was a third of the relay's time). A crash before then
-        # re-delivers the batch's handled events, which the consumers ignore by event id.
-        done: list[int] = []
+        # Acks and the batch consumers' records are written together at the end of the batch
+        # (one transaction, not one an event: per-event commits were most of the relay's
+        # time). A crash before then re-delivers the batch's events with nothing of theirs
+        # recorded: they are handled again (screening finds its cases screened by state).
+        done: list[OutboxEvent] = []
         try:
-            for ev in sorted(events, key=lambda e: e.seq):
+            for ev in ordered:
                 result.claimed += 1
                 if ev.case_id is not None and ev.case_id in failed_cases:
                     self._release(ev)
@@ -303,11 +384,32 @@ class Relay:
                     else:
                         result.retried += 1
                     continue
-                done.append(ev.seq)
+                done.append(ev)
                 result.processed += 1
         finally:
-            self._ack(done)
+            records = [r for bc in batched for r in bc.end_batch()]
+            for dead in self._settle(done, records):
+                result.processed -= 1
+                if dead:
+                    result.dead += 1
+                else:
+                    result.retried += 1
         return result
+
+    def _begin_batch(self, events: Sequence[OutboxEvent]) -> list[BatchConsumer]:
+        """The batch consumers that could read their batch state; the others (and any whose
+        reads failed) handle each event on its own, committing it themselves."""
+        started: list[BatchConsumer] = []
+        for consumer in self.consumers:
+            if not isinstance(consumer, BatchConsumer):
+                continue
+            try:
+                consumer.begin_batch([e for e in events if consumer.wants(e)])
+            except Exception as exc:
+                log.warning("consumer %s: batch reads failed: %s", consumer.name, error_text(exc))
+                continue
+            started.append(consumer)
+        return started
 
     def run_once(self) -> RelayResult:
         return self.process(self.claim())
@@ -328,18 +430,65 @@ class Relay:
         # Only the lease holder may settle a row: after an expired lease another relay owns it.
         return and_(OUTBOX.c.seq == ev.seq, OUTBOX.c.claimed_by == self.worker_id)
 
+    def _settle(self, done: Sequence[OutboxEvent], records: Sequence[Consumed]) -> list[bool]:
+        """Write the batch's records and acks in one transaction; per event if that fails.
+
+        Returns, for each handled event whose record could not be written (it is scheduled
+        for a retry, or dead), whether it is dead now.
+        """
+        try:
+            with self.engine.begin() as conn:
+                write_consumed(conn, records)
+                self._ack_in(conn, [e.seq for e in done])
+            return []
+        except Exception as exc:
+            if not records:
+                raise
+            # Another relay recorded one of these events after our lease expired (a duplicate
+            # key), or one event's rows are refused: find out event by event.
+            log.warning("relay batch write failed (%s); writing event by event", type(exc).__name__)
+        by_seq: dict[int, list[Consumed]] = defaultdict(list)
+        for r in records:
+            by_seq[r.seq].append(r)
+        acked: list[int] = []
+        outcome: list[bool] = []
+        for ev in done:
+            try:
+                for r in by_seq.pop(ev.seq, []):
+                    consume_once(self.engine, r.consumer, r.event_id, r.at, r.effect)
+            except Exception as err:
+                outcome.append(self._fail(ev, err))
+                continue
+            acked.append(ev.seq)
+        for rest in by_seq.values():  # records of events that failed in a later consumer
+            for r in rest:
+                try:
+                    consume_once(self.engine, r.consumer, r.event_id, r.at, r.effect)
+                except Exception as err:  # the event is retried anyway; this consumer with it
+                    log.warning(
+                        "outbox event %s: record of %s not written: %s",
+                        r.event_id,
+                        r.consumer,
+                        type(err).__name__,
+                    )
+        self._ack(acked)
+        return outcome
+
     def _ack(self, seqs: Sequence[int]) -> None:
         """Mark handled events processed, those this relay still holds (see `_mine`)."""
         if not seqs:
             return
-        o = OUTBOX.c
         with self.engine.begin() as conn:
-            for i in range(0, len(seqs), 500):
-                conn.execute(
-                    update(OUTBOX)
-                    .where(o.seq.in_(seqs[i : i + 500]), o.claimed_by == self.worker_id)
-                    .values(status=PROCESSED, processed_at=self.clock(), lease_until=None)
-                )
+            self._ack_in(conn, seqs)
+
+    def _ack_in(self, conn: Connection, seqs: Sequence[int]) -> None:
+        o = OUTBOX.c
+        for i in range(0, len(seqs), 500):
+            conn.execute(
+                update(OUTBOX)
+                .where(o.seq.in_(seqs[i : i + 500]), o.claimed_by == self.worker_id)
+                .values(status=PROCESSED, processed_at=self.clock(), lease_until=None)
+            )
 
     def _release(self, ev: OutboxEvent) -> None:
         """Back to the pool untouched (an earlier event of its case failed in this batch)."""
@@ -452,16 +601,36 @@ class ScreeningConsumer:
         self.engine = engine
         self.screen = screen
         self.clock = clock
+        self._batch: _ScreeningBatch | None = None
 
     def wants(self, event: OutboxEvent) -> bool:
         return event.type == "case.submitted" and event.case_id is not None
 
+    def begin_batch(self, events: Sequence[OutboxEvent]) -> None:
+        ids = [e.case_id for e in events if e.case_id is not None]
+        self._batch = _ScreeningBatch(
+            consumed=consumed_among(self.engine, self.name, [e.id for e in events]),
+            # Read once for the batch: a case screened meanwhile makes `screen` refuse with
+            # transition_not_allowed (ignored below), and none enters screening again.
+            waiting=set(case_in_screening(self.engine, ids)),
+        )
+
+    def end_batch(self) -> list[Consumed]:
+        batch, self._batch = self._batch, None
+        return batch.records if batch is not None else []
+
     def handle(self, event: OutboxEvent) -> None:
         assert event.case_id is not None
-        with self.engine.connect().execution_options(**READ_ONLY) as conn:
-            if consumed(conn, self.name, event.id):
+        batch = self._batch
+        if batch is not None:
+            if event.id in batch.consumed:
                 return
-            waiting = _in_screening(conn, [event.case_id])
+            waiting = event.case_id in batch.waiting
+        else:
+            with self.engine.connect().execution_options(**READ_ONLY) as conn:
+                if consumed(conn, self.name, event.id):
+                    return
+                waiting = bool(_in_screening(conn, [event.case_id]))
         if waiting:
             try:
                 self.screen(event.case_id)
@@ -469,7 +638,17 @@ class ScreeningConsumer:
                 # Screened meanwhile (by the policy flow): the command is idempotent by state.
                 if err.message_key != "transition_not_allowed":
                     raise
-        consume_once(self.engine, self.name, event.id, self.clock())
+        if batch is not None:
+            batch.records.append(Consumed(self.name, event.id, event.seq, self.clock()))
+        else:
+            consume_once(self.engine, self.name, event.id, self.clock())
+
+
+@dataclass
+class _ScreeningBatch:
+    consumed: set[str]
+    waiting: set[str]
+    records: list[Consumed] = field(default_factory=list)
 
 
 def case_in_screening(engine: Engine, case_ids: Sequence[str]) -> list[str]:
@@ -481,12 +660,16 @@ def case_in_screening(engine: Engine, case_ids: Sequence[str]) -> list[str]:
 
 
 def _in_screening(conn: Connection, case_ids: Sequence[str]) -> list[str]:
-    return [
-        r[0]
-        for r in conn.execute(
-            select(CASE.c.id).where(CASE.c.id.in_(list(case_ids)), CASE.c.status == "screening")
+    out: list[str] = []
+    for i in range(0, len(case_ids), 500):  # bounded IN lists (a Tết list has 10,000 cases)
+        chunk = list(case_ids[i : i + 500])
+        out.extend(
+            r[0]
+            for r in conn.execute(
+                select(CASE.c.id).where(CASE.c.id.in_(chunk), CASE.c.status == "screening")
+            )
         )
-    ]
+    return out
 
 
 # --- wiring ------------------------------------------------------------------------------------

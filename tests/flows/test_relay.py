@@ -3,14 +3,19 @@ leases, and two relays side by side on PostgreSQL (FOR UPDATE SKIP LOCKED)."""
 
 import threading
 import time
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, insert, select
 
 from domain.adapters.repository import OUTBOX
 from domain.service.notifications import HANDLED
 from domain.service.relay import (
+    CONSUMED,
+    Consumed,
+    OutboxEvent,
     Relay,
     build_relay,
     dead_events,
@@ -86,6 +91,90 @@ class TestEveryEventOnceInCaseOrder:
         relay_for(world, recorder).drain()
         assert [e.id for e in recorder.handled] == caseless
         assert outbox_counts(world.app.engine) == {"processed": len(caseless)}
+
+
+@dataclass
+class LateRival:
+    """A consumer after `notify` that records, while the batch runs, that another relay has
+    already notified `event_id` (as one whose lease on it expired and came back would)."""
+
+    engine: Engine
+    clock: Callable[[], datetime]
+    event_id: str
+    name: str = "late-rival"
+
+    def wants(self, event: OutboxEvent) -> bool:
+        return event.id == self.event_id
+
+    def handle(self, event: OutboxEvent) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(CONSUMED).values(consumer="notify", event_id=event.id, at=self.clock())
+            )
+
+
+@dataclass
+class RefusedRecord:
+    """A batch consumer whose record of `event_id` the database refuses (no consumer name)."""
+
+    event_id: str
+    name: str = "refused"
+    records: list[Consumed] = field(default_factory=list)
+
+    def wants(self, event: OutboxEvent) -> bool:
+        return True
+
+    def begin_batch(self, events: Sequence[OutboxEvent]) -> None:
+        self.records = []
+
+    def end_batch(self) -> list[Consumed]:
+        return self.records
+
+    def handle(self, event: OutboxEvent) -> None:
+        name: str = None if event.id == self.event_id else self.name  # type: ignore[assignment]
+        self.records.append(Consumed(name, event.id, event.seq, event.occurred_at))
+
+
+class TestBatchWrites:
+    """A batch's records and acks are one transaction; when it fails, event by event."""
+
+    def test_an_event_another_relay_recorded_meanwhile_is_skipped_and_the_rest_written(
+        self, world: World
+    ) -> None:
+        give_addresses(world)
+        busy_day(world)
+        produced = outbox_rows(world)
+        rival = next(r["id"] for r in produced if r["type"] == "task.opened")
+        relay = relay_for(world)
+        relay.consumers.append(LateRival(world.app.engine, world.clock, rival))
+        result = relay.drain()
+        assert (result.processed, result.retried, result.dead) == (len(produced), 0, 0)
+        assert {r["status"] for r in outbox_rows(world)} == {"processed"}
+        notified = {r["event_id"] for r in notification_rows(world)}
+        assert rival not in notified  # the other relay's effect, not written twice
+        assert notified  # the batch's other events were written after all
+        assert consumed_count(world, "notify") == sum(r["type"] in HANDLED for r in produced)
+
+    def test_an_event_whose_record_is_refused_is_retried_alone(self, world: World) -> None:
+        give_addresses(world)
+        busy_day(world)
+        produced = outbox_rows(world)
+        bad = [r for r in produced if r["type"] == "task.opened"][-1]  # notifies approvers
+        relay = relay_for(world)
+        relay.consumers.append(RefusedRecord(bad["id"]))
+        result = relay.drain()
+        assert (result.processed, result.retried, result.dead) == (len(produced) - 1, 1, 0)
+        rows = {r["id"]: r for r in outbox_rows(world)}
+        assert (rows[bad["id"]]["status"], rows[bad["id"]]["attempts"]) == ("pending", 1)
+        assert rows[bad["id"]]["last_error"]
+        assert {r["status"] for i, r in rows.items() if i != bad["id"]} == {"processed"}
+        # Its notification was recorded once, event by event, and is not planned again.
+        mails = len(notification_rows(world))
+        assert bad["id"] in {r["event_id"] for r in notification_rows(world)}
+        world.clock.advance(seconds=10)
+        relay.consumers.pop()
+        assert relay.drain().processed == 1
+        assert len(notification_rows(world)) == mails
 
 
 class TestRetriesAndDeadLetters:
