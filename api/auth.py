@@ -27,6 +27,7 @@ import os
 import secrets
 import uuid
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -97,13 +98,29 @@ def issue_token(app: App, account_id: str) -> tuple[str, int]:
 
 
 def account_of_token(app: App, token: str) -> str:
+    sub, exp = _verified(_key(app), token)
+    if app.service.clock().timestamp() >= exp:
+        raise NotAuthenticated()
+    return sub
+
+
+@lru_cache(maxsize=2048)
+def _verified(key: str, token: str) -> tuple[str, int]:
+    """(sub, exp) of a token whose signature and claims check out; NotAuthenticated otherwise.
+
+    Cached per (key, token): a client sends the same token with every request for its
+    lifetime, and its signature and claims cannot change, so it is decoded once. Only what
+    can change is checked on every request: expiry (against the domain clock, by the caller)
+    and the account being active with its grants (`resolve_access`). A refused token is not
+    cached (the exception propagates).
+    """
     try:
         claims = jwt.decode(
             token,
-            _key(app),
+            key,
             algorithms=[ALGORITHM],
             issuer=ISSUER,
-            # Expiry is checked against the domain clock below, not the machine's.
+            # Expiry is checked against the domain clock by the caller, not the machine's.
             options={
                 "require": ["sub", "exp", "iat", "jti"],
                 "verify_exp": False,
@@ -115,9 +132,7 @@ def account_of_token(app: App, token: str) -> str:
     exp, sub = claims.get("exp"), claims.get("sub")
     if not isinstance(exp, int) or not isinstance(sub, str):
         raise NotAuthenticated()
-    if app.service.clock().timestamp() >= exp:
-        raise NotAuthenticated()
-    return sub
+    return sub, exp
 
 
 def current_access(

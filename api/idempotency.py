@@ -26,6 +26,7 @@ domain/service/idempotency.py.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Header, Request, Response
@@ -54,7 +55,16 @@ IdempotencyKey = Annotated[
 REPLAYED = "Idempotent-Replayed"
 
 
-def _render(result: BaseModel, status: int) -> JSONResponse:
+@dataclass(frozen=True)
+class JsonBody:
+    """An answer its route already serialised to JSON (a long list's, built item by item)."""
+
+    content: bytes
+
+
+def _render(result: BaseModel | JsonBody, status: int) -> Response:
+    if isinstance(result, JsonBody):
+        return Response(result.content, status_code=status, media_type="application/json")
     return JSONResponse(result.model_dump(mode="json"), status_code=status)
 
 
@@ -65,7 +75,7 @@ def idempotent(
     key: str | None,
     body: BaseModel | None,
     status: int,
-    action: Callable[[], BaseModel],
+    action: Callable[[], BaseModel | JsonBody],
 ) -> Response:
     if key is None:
         return _render(action(), status)
@@ -89,7 +99,7 @@ def idempotent(
             headers={REPLAYED: "true"},
         )
     try:
-        response: JSONResponse = _render(action(), status)
+        response = _render(action(), status)
     except DomainError as err:
         response = problem_response(request, err)
     except BaseException:

@@ -1,8 +1,10 @@
 """The approver's inbox and task actions: claim, release, delegate, decide."""
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel
 
 from api.auth import Caller
 from api.deps import Welfare
@@ -10,9 +12,11 @@ from api.idempotency import IdempotencyKey
 from api.models import CaseStateOut, DecisionIn, DelegationIn, InboxItemOut, InboxOut
 from api.problems import problems
 from api.routers.cases import WRITE_PROBLEMS, case_write
-from domain.errors import InvalidRequest
+from domain.bootstrap import App
+from domain.errors import DomainError, InvalidRequest
 from domain.model import CaseAggregate
 from domain.service import cases as q
+from domain.service.access import Access
 from domain.service.commands import Decide, Delegate
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
@@ -21,6 +25,41 @@ TaskId = Annotated[
     str,
     Path(max_length=64, description="Task id.", examples=["0192f7a0-61aa-7b3c-8d4e-5f6a7b8c9d0e"]),
 ]
+
+
+def authorised_task_write(
+    request: Request,
+    app: App,
+    caller: Access,
+    key: str | None,
+    body: BaseModel | None,
+    task_id: str,
+    command: Callable[[str], CaseAggregate],
+) -> Response:
+    """`case_write` for a command the service authorises on the task itself (claim, delegate,
+    decide: `domain.engine.tasks.authorize`), with the scope query only where it can change
+    the answer.
+
+    Such a command succeeds only for the task's active assignee or a holder of its role at its
+    unit or above — and either can read the case, so a success needs no scope query. When the
+    command is refused, the query decides between the service's answer and 404, exactly as a
+    query before the command would: a task outside the caller's scope still answers 404 whatever
+    its state. With an `Idempotency-Key` it runs first, as before, so a stored answer is never
+    replayed to a caller who has lost the scope since. (Release is not one of these commands:
+    the delegator may release without holding the role.)
+    """
+    if key is not None:
+        q.require_visible_task(app.engine, caller, task_id)
+        return case_write(request, app, caller, key, body, command)
+
+    def scoped(actor: str) -> CaseAggregate:
+        try:
+            return command(actor)
+        except DomainError:
+            q.require_visible_task(app.engine, caller, task_id)  # 404 when out of scope
+            raise
+
+    return case_write(request, app, caller, None, body, scoped)
 
 
 @router.get(
@@ -71,9 +110,8 @@ def my_inbox(
 def claim(
     task_id: TaskId, request: Request, app: Welfare, caller: Caller, key: IdempotencyKey = None
 ) -> Response:
-    q.require_visible_task(app.engine, caller, task_id)
-    return case_write(
-        request, app, caller, key, None, lambda actor: app.service.claim(actor, task_id)
+    return authorised_task_write(
+        request, app, caller, key, None, task_id, lambda actor: app.service.claim(actor, task_id)
     )
 
 
@@ -110,10 +148,9 @@ def delegate(
     caller: Caller,
     key: IdempotencyKey = None,
 ) -> Response:
-    q.require_visible_task(app.engine, caller, task_id)
     cmd = Delegate(task_id=task_id, to_account_id=body.to_account_id, until=body.until)
-    return case_write(
-        request, app, caller, key, body, lambda actor: app.service.delegate(actor, cmd)
+    return authorised_task_write(
+        request, app, caller, key, body, task_id, lambda actor: app.service.delegate(actor, cmd)
     )
 
 
@@ -134,8 +171,6 @@ def decide(
     caller: Caller,
     key: IdempotencyKey = None,
 ) -> Response:
-    q.require_visible_task(app.engine, caller, task_id)
-
     def run(actor: str) -> CaseAggregate:
         if body.action == "approve_lower" and body.amount is None:
             raise InvalidRequest(
@@ -145,4 +180,4 @@ def decide(
         cmd = Decide(task_id=task_id, action=action, amount=body.amount, reason=body.reason)
         return app.service.decide(actor, cmd)
 
-    return case_write(request, app, caller, key, body, run)
+    return authorised_task_write(request, app, caller, key, body, task_id, run)

@@ -269,6 +269,28 @@ def _ancestry_statement() -> Any:
 _SEL_ANCESTRY = _ancestry_statement()
 
 
+def _subtree_statement() -> Any:
+    """A unit and every unit below it as of a date, in one recursive query.
+
+    Every child link valid on the date counts (as `access.descendants` did level by level);
+    the depth bound guards against a bad cycle, and duplicates are the caller's to merge.
+    """
+    start = select(
+        cast(bindparam("b_unit"), String(64)).label("id"), literal(0, Integer).label("depth")
+    ).cte("below", recursive=True)
+    prev = start.alias("prev")
+    step = (
+        select(LINK.c.child_id, prev.c.depth + 1)
+        .join_from(prev, LINK, LINK.c.parent_id == prev.c.id)
+        .where(_valid_on(LINK, _B_ON), prev.c.depth < 9)
+    )
+    below = start.union_all(step)
+    return select(below.c.id)
+
+
+_SEL_SUBTREE = _subtree_statement()
+
+
 # --- row ⇄ domain -----------------------------------------------------------------------
 
 
@@ -858,6 +880,12 @@ class Repository:
         if not found or not found[0]["active"]:
             raise NotFound("account", account_id)
         return found[0], tuple((Role(r["role"]), r["org_unit_id"]) for r in grants)
+
+    def subtree(self, unit_id: str, on: date) -> frozenset[str]:
+        """The unit and every unit below it as of `on` (one recursive query)."""
+        return frozenset(
+            r["id"] for r in self.x.rows(_SEL_SUBTREE, {"b_unit": unit_id, "b_on": on})
+        )
 
     def grants(self, account_id: str, on: date) -> tuple[tuple[Role, str], ...]:
         rows = self.x.rows(_SEL_GRANTS, {"b_id": account_id, "b_on": on})

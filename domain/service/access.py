@@ -103,12 +103,12 @@ def resolve_access(engine: Engine, account_id: str, now: datetime) -> Access:
     on = today_vn(now)
     with engine.connect().execution_options(**READ_ONLY) as conn:
         repo = Repository(conn)
-        acc = repo.account(account_id)
-        grants = repo.grants(account_id, on)
-        by_role: dict[Role, set[str]] = {}
-        for role, unit in grants:
-            by_role.setdefault(role, set()).add(unit)
-        reach = {role: descendants(conn, units, on) for role, units in by_role.items()}
+        acc, grants = repo.account_and_grants(account_id, on)
+        below = {unit: repo.subtree(unit, on) for unit in {u for _, u in grants}}
+    by_role: dict[Role, set[str]] = {}
+    for role, unit in grants:
+        by_role.setdefault(role, set()).update(below[unit])
+    reach = {role: frozenset(units) for role, units in by_role.items()}
     return Access(
         account_id=acc["id"],
         username=acc["username"],

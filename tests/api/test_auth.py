@@ -56,6 +56,17 @@ def test_inactive_account_cannot_log_in_and_its_token_stops_working(
     problem(r, 401, "invalid_credentials")
 
 
+def test_a_token_in_use_stops_working_at_once_when_its_account_is_deactivated(
+    client: TestClient, world: World
+) -> None:
+    # Used first, so its verified claims are remembered: the account is still checked each time.
+    h = bearer(world, "chair_a")
+    assert client.get("/api/v1/me", headers=h).status_code == 200
+    with world.app.engine.begin() as conn:
+        conn.execute(update(ACCOUNT).where(ACCOUNT.c.username == "chair_a").values(active=False))
+    problem(client.get("/api/v1/me", headers=h), 401, "unauthorized")
+
+
 def test_lockout_after_too_many_failures_then_retry_after(client: TestClient, world: World) -> None:
     limit = world.app.settings.login_max_failures
     for _ in range(limit):

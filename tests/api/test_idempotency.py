@@ -5,6 +5,7 @@ from typing import Any
 
 import httpx
 
+from api.models import ListOut
 from domain.service.idempotency import IdempotencyStore, Reserved, request_hash
 from tests.api.conftest import TestClient, bearer, problem
 from tests.api.helpers import counts, docs, open_task
@@ -155,3 +156,24 @@ def test_a_bad_key_is_a_validation_problem(client: TestClient, world: World) -> 
         h = {**bearer(world, "officer_a"), "Idempotency-Key": key}
         r = client.post("/api/v1/cases", json=body, headers=h)
         assert problem(r, 422, "validation_error")["field"] == "Idempotency-Key"
+
+
+def test_a_retried_list_replays_the_answer_serialised_item_by_item(
+    client: TestClient, world: World
+) -> None:
+    # The list answer is built as JSON bytes item by item (not a response model): the stored
+    # and replayed answer must be those very bytes, in the documented shape.
+    unknown = "0192f7a0-0000-7000-8000-00000000dead"
+    item = {"member_id": unknown, "subtype": "standard", "event_date": "2026-01-20"}
+    body = {"policy": "tet", "unit_id": "CS-A", "items": [item, {**item, "subtype": "x"}]}
+    h = {**bearer(world, "officer_a"), "Idempotency-Key": "tet-list-1", "Accept-Language": "en"}
+    first = client.post("/api/v1/case-lists", json=body, headers=h)
+    assert first.status_code == 200, first.text
+    assert first.headers["content-type"] == "application/json"
+    out = ListOut.model_validate(first.json())
+    assert (out.accepted, out.flagged, out.refused) == (0, 0, 2)
+    assert [i.index for i in out.items] == [0, 1]
+    assert all(i.outcome == "refused" and i.reason for i in out.items)
+    again = client.post("/api/v1/case-lists", json=body, headers=h)
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.content == first.content

@@ -83,6 +83,32 @@ def test_another_units_case_is_404_for_every_read_and_write(
     )
 
 
+@pytest.mark.parametrize("key", [None, "retry-1"])
+def test_a_task_outside_the_scope_is_404_whatever_its_state(
+    client: TestClient, world: World, housing_case: str, key: str | None
+) -> None:
+    """Claim, delegate and decide ask for the task's scope only after the service refused; a
+    closed task, a claimed one or a bad request must still answer 404 to an outsider."""
+    task_id = open_task(client, world, housing_case, "chair_a")["id"]
+    chair = bearer(world, "chair_a")
+    url = f"/api/v1/tasks/{task_id}"
+    assert client.post(f"{url}/claim", headers=chair).status_code == 200
+    outsider = {**bearer(world, "chair_b"), **({"Idempotency-Key": key} if key else {})}
+    until = (world.clock.now + timedelta(days=2)).isoformat()
+    delegation = {"to_account_id": world.accounts["chair_b"], "until": until}
+    problem(client.post(f"{url}/claim", headers=outsider), 404, "not_found")
+    problem(client.post(f"{url}/delegation", json=delegation, headers=outsider), 404, "not_found")
+    lower = {"action": "approve_lower"}  # no amount: 422 for whoever may see the task
+    problem(client.post(f"{url}/decision", json=lower, headers=outsider), 404, "not_found")
+    problem(client.post(f"{url}/decision", json=lower, headers=chair), 422)
+    approve = {"action": "approve"}
+    assert client.post(f"{url}/decision", json=approve, headers=chair).status_code == 200
+    # Closed now: its holder is told so (409), the outsider still learns nothing.
+    problem(client.post(f"{url}/decision", json=approve, headers=chair), 409)
+    problem(client.post(f"{url}/decision", json=approve, headers=outsider), 404, "not_found")
+    problem(client.post(f"{url}/claim", headers=outsider), 404, "not_found")
+
+
 def test_units_above_see_the_case_and_a_visible_task_of_another_role_is_403(
     client: TestClient, world: World, housing_case: str
 ) -> None:
