@@ -113,19 +113,25 @@ def test_the_chain_is_really_split_into_segments(chain: Chain) -> None:
     assert queries._plan_segments(chain.engine, SEGMENTS, chain.length) == [queries._WHOLE_CHAIN]
 
 
-def test_an_honest_chain_verifies_in_segments_and_counts_every_entry(
-    chain: Chain, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    verified: list[queries._Segment] = []
+@pytest.fixture
+def verified(monkeypatch: pytest.MonkeyPatch) -> list[queries._Segment]:
+    """Every segment the verification reads, in the order it reads them."""
+    seen: list[queries._Segment] = []
     verify_segment = queries._verify_segment
 
     def counting(
         engine: Engine, segment: queries._Segment, recheck: Any, stop: Any = None
     ) -> VerifyResult:
-        verified.append(segment)
+        seen.append(segment)
         return verify_segment(engine, segment, recheck, stop)
 
     monkeypatch.setattr(queries, "_verify_segment", counting)
+    return seen
+
+
+def test_an_honest_chain_verifies_in_segments_and_counts_every_entry(
+    chain: Chain, verified: list[queries._Segment]
+) -> None:
     result = _same_verdict(chain)
     assert result.ok
     assert result.checked == chain.length == result.head_seq
@@ -223,7 +229,7 @@ def test_an_entry_stored_in_another_unicode_form_passes_the_recheck_in_a_segment
 
 
 def test_a_rewritten_chain_verified_in_segments_is_caught_by_the_checkpoint(
-    chain: Chain, monkeypatch: pytest.MonkeyPatch
+    chain: Chain, monkeypatch: pytest.MonkeyPatch, verified: list[queries._Segment]
 ) -> None:
     monkeypatch.setattr(queries, "VERIFY_SEGMENTS", {"sqlite": SEGMENTS, "postgresql": SEGMENTS})
     monkeypatch.setattr(queries, "VERIFY_SEGMENT_MIN", 1)
@@ -259,16 +265,7 @@ def test_a_rewritten_chain_verified_in_segments_is_caught_by_the_checkpoint(
     with chain.db.engine.begin() as conn:
         conn.execute(text("UPDATE audit_head SET entry_hash = :h"), {"h": prev})
     assert verify_audit(chain.engine).ok  # self-consistent after the rewrite...
-    verified: list[queries._Segment] = []
-    verify_segment = queries._verify_segment
-
-    def counting(
-        engine: Engine, segment: queries._Segment, recheck: Any, stop: Any = None
-    ) -> VerifyResult:
-        verified.append(segment)
-        return verify_segment(engine, segment, recheck, stop)
-
-    monkeypatch.setattr(queries, "_verify_segment", counting)
+    verified.clear()
     result = verify_against_checkpoint(chain.engine, cp)
     assert len(verified) == SEGMENTS  # the defaults above did split the verification
     assert (result.ok, result.broken_seq) == (False, cp.seq)
