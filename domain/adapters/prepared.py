@@ -243,10 +243,9 @@ class Prepared:
 
     def rows(self, stmt: Executable, params: Mapping[str, Any]) -> list[Row]:
         """Every row, as dicts keyed by the selected columns' keys."""
-        if self._prefetched:
-            found = self._prefetched.pop((id(stmt), tuple(sorted(params.items()))), None)
-            if found is not None:
-                return found
+        found = self._take_prefetched(stmt, params)
+        if found is not None:
+            return found
         c = self._lookup(stmt, frozenset(params))
         if c is None:
             return [dict(r) for r in self._fallback(stmt, dict(params)).mappings()]
@@ -255,18 +254,30 @@ class Prepared:
         return self._fetch(c, cur)
 
     def rows_many(self, queries: Sequence[tuple[Executable, Mapping[str, Any]]]) -> list[list[Row]]:
-        """The rows of several independent reads, in order; one round trip on PostgreSQL."""
-        compiled = [self._lookup(stmt, frozenset(params)) for stmt, params in queries]
+        """The rows of several independent reads, in order; one round trip on PostgreSQL
+        for those not prefetched."""
+        out = [self._take_prefetched(stmt, params) for stmt, params in queries]
+        todo = [(i, q) for i, q in enumerate(queries) if out[i] is None]
+        compiled = [self._lookup(stmt, frozenset(params)) for _, (stmt, params) in todo]
         if not self._can_pipeline or any(c is None for c in compiled):
-            return [self.rows(stmt, params) for stmt, params in queries]
-        with self.batch():
-            sent = [
-                (c, self._run(c, self._params(c, params), False))
-                for c, (_, params) in zip(compiled, queries, strict=True)
-                if c is not None
-            ]
-            self._sync()
-            return [self._fetch(c, cur) for c, cur in sent]
+            for i, (stmt, params) in todo:
+                out[i] = self.rows(stmt, params)
+        elif todo:
+            with self.batch():
+                sent = [
+                    (i, c, self._run(c, self._params(c, params), False))
+                    for (i, (_, params)), c in zip(todo, compiled, strict=True)
+                    if c is not None
+                ]
+                self._sync()
+                for i, c, cur in sent:
+                    out[i] = self._fetch(c, cur)
+        return [found if found is not None else [] for found in out]
+
+    def _take_prefetched(self, stmt: Executable, params: Mapping[str, Any]) -> list[Row] | None:
+        if not self._prefetched:
+            return None
+        return self._prefetched.pop((id(stmt), tuple(sorted(params.items()))), None)
 
     def first(self, stmt: Executable, params: Mapping[str, Any]) -> Row | None:
         found = self.rows(stmt, params)

@@ -14,7 +14,14 @@ from sqlalchemy.exc import IntegrityError
 
 from domain.adapters import repository as r
 from domain.adapters.prepared import Prepared
-from domain.adapters.repository import CASE, CLAIM_KEY, HOUSEHOLD, Repository
+from domain.adapters.repository import (
+    ACCOUNT,
+    CASE,
+    CLAIM_KEY,
+    HOUSEHOLD,
+    MEMBER,
+    Repository,
+)
 from domain.adapters.unit_of_work import UnitOfWork
 from domain.errors import Conflict
 from tests.support import World
@@ -124,6 +131,29 @@ class TestPrefetchAndTheHouseholdLock:
             # PostgreSQL answered before the update, SQLite (no prefetch) after it.
             assert first == (None if conn.dialect.name == "postgresql" else "now")
             assert x.rows(r._SEL_CASE, key)[0]["outcome_reason"] == "now"
+
+    def test_the_member_and_the_actor_are_served_from_the_prefetch(
+        self, world: World, case_id: str
+    ) -> None:
+        officer, on = world.accounts["officer_a"], world.clock.today()
+        with world.app.engine.connect() as conn, conn.begin():
+            repo = Repository(conn)
+            member_id = repo.load_case(case_id).case.member_id
+            with repo.prefetching(
+                member_id=member_id,
+                household_key=None,
+                unit_on=("CS-A", on),
+                account_on=(officer, on),
+            ):
+                conn.execute(MEMBER.update().values(name_key="changed"))
+                conn.execute(ACCOUNT.update().values(display_name="changed"))
+                member = repo.member_facts(member_id)
+                account, _ = repo.account_and_grants(officer, on)
+            # PostgreSQL answered both before the updates (one round trip for all of them);
+            # SQLite prefetches nothing and reads them after.
+            prefetched = conn.dialect.name == "postgresql"
+            assert (member.name_key == "changed") is not prefetched
+            assert (account["display_name"] == "changed") is not prefetched
 
     def test_unused_prefetched_answers_are_dropped_with_the_block(
         self, world: World, case_id: str
