@@ -288,18 +288,6 @@ class Prepared:
         found = self.rows(stmt, params)
         return next(iter(found[0].values())) if found else None
 
-    def execute(self, stmt: Executable, params: Mapping[str, Any]) -> int:
-        """Run a DML statement once; the number of rows it matched (waits for it in a batch)."""
-        c = self._lookup(stmt, frozenset(params))
-        if c is None:
-            return int(self._fallback(stmt, dict(params)).rowcount)
-        cur = self._run(c, self._params(c, params), False)
-        self._sync()
-        try:
-            return int(cur.rowcount)
-        finally:
-            cur.close()
-
     def check(
         self, stmt: Executable, params: Mapping[str, Any], expected: int, error: Exception
     ) -> None:

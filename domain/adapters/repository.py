@@ -887,10 +887,6 @@ class Repository:
             r["id"] for r in self.x.rows(_SEL_SUBTREE, {"b_unit": unit_id, "b_on": on})
         )
 
-    def grants(self, account_id: str, on: date) -> tuple[tuple[Role, str], ...]:
-        rows = self.x.rows(_SEL_GRANTS, {"b_id": account_id, "b_on": on})
-        return tuple((Role(r["role"]), r["org_unit_id"]) for r in rows)
-
     def household_of(self, member_id: str) -> str | None:
         found = self.x.scalar(_SEL_HOUSEHOLD_OF, {"b_id": member_id})
         return None if found is None else str(found)

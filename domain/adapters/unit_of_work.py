@@ -55,6 +55,10 @@ class UnitOfWork:
 
     def save(self, agg: CaseAggregate) -> None:
         self.repo.save(agg)
+        self._take_records(agg)
+
+    def _take_records(self, agg: CaseAggregate) -> None:
+        """Move the aggregate's audit intents and events to this unit of work, in order."""
         self._audit.extend(agg.audit)
         self._events.extend(agg.events)
         agg.audit.clear()
@@ -66,19 +70,13 @@ class UnitOfWork:
         version or budget check then surfaces from `commit`.
         """
         self._at_commit.append(agg)
-        self._audit.extend(agg.audit)
-        self._events.extend(agg.events)
-        agg.audit.clear()
-        agg.events.clear()
+        self._take_records(agg)
 
     def save_many(self, aggs: Sequence[CaseAggregate]) -> None:
         """Save several aggregates in batched statements; audit and events keep their order."""
         self.repo.save_many(aggs)
         for agg in aggs:
-            self._audit.extend(agg.audit)
-            self._events.extend(agg.events)
-            agg.audit.clear()
-            agg.events.clear()
+            self._take_records(agg)
 
     def record(self, audit: Sequence[AuditIntent] = (), events: Sequence[Event] = ()) -> None:
         self._audit.extend(audit)

@@ -17,11 +17,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from domain.adapters.db import READ_ONLY
-from domain.adapters.repository import ACCOUNT, LINK, Repository
+from domain.adapters.repository import ACCOUNT, Repository
 from domain.roles import Role
 from domain.workcalendar import VN_TZ
 
@@ -80,22 +80,9 @@ def today_vn(now: datetime) -> date:
 
 
 def descendants(conn: Connection, roots: Iterable[str], on: date) -> frozenset[str]:
-    """`roots` and every unit below them on `on` (one query per level of the tree)."""
-    seen = set(roots)
-    frontier = set(seen)
-    for _ in range(10):  # the tree has four levels; the bound guards against a bad cycle
-        if not frontier:
-            break
-        rows = conn.execute(
-            select(LINK.c.child_id).where(
-                LINK.c.parent_id.in_(sorted(frontier)),
-                LINK.c.valid_from <= on,
-                or_(LINK.c.valid_to.is_(None), LINK.c.valid_to >= on),
-            )
-        ).all()
-        frontier = {r[0] for r in rows} - seen
-        seen |= frontier
-    return frozenset(seen)
+    """`roots` and every unit below them on `on` (`Repository.subtree` of each)."""
+    repo = Repository(conn)
+    return frozenset().union(*(repo.subtree(unit, on) for unit in set(roots)))
 
 
 def resolve_access(engine: Engine, account_id: str, now: datetime) -> Access:
