@@ -16,6 +16,7 @@ from bench.dbs import BenchDb
 from bench.floor_sql import Floor
 from bench.workload import Lifecycle, run_lifecycle
 from bench.world import WorldSpec, app_for
+from domain.adapters.db import wal_checkpointer
 
 Driver = Literal["service", "floor"]
 
@@ -37,7 +38,12 @@ def _runner(
         app = app_for(db, engine)
         return (lambda spec, lc, lat: run_lifecycle(app.service, spec, lc, lat)), engine.dispose
     raw: Any = engine.raw_connection()
-    floor = Floor(raw.driver_connection, db.kind == "postgres")
+    checkpointer = wal_checkpointer(engine)
+    floor = Floor(
+        raw.driver_connection,
+        db.kind == "postgres",
+        checkpointer.committed if checkpointer is not None else None,
+    )
 
     def close() -> None:
         raw.close()

@@ -11,7 +11,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -41,10 +41,15 @@ ROLE_OF = {
 class Floor:
     """Plain-SQL lifecycles on one DB-API connection (sqlite3 or psycopg)."""
 
-    def __init__(self, dbapi_conn: Any, postgres: bool) -> None:
+    def __init__(
+        self, dbapi_conn: Any, postgres: bool, on_commit: Callable[[], None] | None = None
+    ) -> None:
         self.c = dbapi_conn
         self.pg = postgres
         self.cur = dbapi_conn.cursor()
+        # The engine's background WAL checkpointer (SQLite), told of each commit as the
+        # engine's own commits tell it: the floor and the peers checkpoint as the engine does.
+        self.on_commit = on_commit
 
     # --- plumbing --------------------------------------------------------------------
 
@@ -77,6 +82,8 @@ class Floor:
 
     def commit(self) -> None:
         self.c.commit() if self.pg else self.cur.execute("COMMIT")
+        if self.on_commit is not None:
+            self.on_commit()
 
     def insert(self, table: str, row: dict[str, Any]) -> None:
         cols = ", ".join(row)

@@ -22,6 +22,7 @@ from bench.dbs import Kind, fresh_db
 from bench.floor_sql import Floor
 from bench.lifecycles import NAMES
 from bench.workload import HOUSING_STEPS, ILLNESS_STEPS, Lifecycle
+from domain.adapters.db import wal_checkpointer
 
 NAME = "spiff"
 TITLE = "SpiffWorkflow 3.x with its state in the same database"
@@ -127,7 +128,14 @@ def run(ctx: RunContext) -> Section:
             engine = bdb.engine()
             raw: Any = engine.raw_connection()
             try:
-                runner = SpiffRunner(Floor(raw.driver_connection, kind == "postgres"))
+                checkpointer = wal_checkpointer(engine)
+                runner = SpiffRunner(
+                    Floor(
+                        raw.driver_connection,
+                        kind == "postgres",
+                        checkpointer.committed if checkpointer is not None else None,
+                    )
+                )
                 for lc in plan[:8]:
                     runner.run(lc, Latencies())
                 lat = Latencies()

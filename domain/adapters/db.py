@@ -5,6 +5,7 @@ concurrent writers queue for the lock instead of failing when a read lock must b
 """
 
 import sqlite3
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
+from domain.adapters.wal_checkpointer import WalCheckpointer
 from domain.config import Settings, SqliteSynchronous
 
 READ_ONLY = {"welfare_read_only": True}
@@ -50,6 +52,14 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+_CHECKPOINTERS: "weakref.WeakKeyDictionary[Engine, WalCheckpointer]" = weakref.WeakKeyDictionary()
+
+
+def wal_checkpointer(engine: Engine) -> WalCheckpointer | None:
+    """The background WAL checkpointer of a file SQLite engine (None for others)."""
+    return _CHECKPOINTERS.get(engine)
+
+
 def _sqlite_engine(url: str, echo: bool, synchronous: SqliteSynchronous) -> Engine:
     if synchronous not in ("NORMAL", "FULL"):
         raise ValueError(f"sqlite synchronous must be NORMAL or FULL, not {synchronous!r}")
@@ -78,6 +88,8 @@ def _sqlite_engine(url: str, echo: bool, synchronous: SqliteSynchronous) -> Engi
         # SQLite's 4 MB: a command dirties ≈ 25 pages, so the default checkpointed every ≈ 40
         # commands and its fsync was most of a commit's cost under disk load (≈ 15 % of
         # throughput in bench/NOTES.md). The WAL is cut back to 64 MB after each checkpoint.
+        # Since session 4 a thread checkpoints every 64 commits (`WalCheckpointer`); this
+        # automatic checkpoint is the backstop if it falls behind.
         cur.execute("PRAGMA wal_autocheckpoint=10000")
         cur.execute("PRAGMA journal_size_limit=67108864")
         cur.close()
@@ -94,4 +106,23 @@ def _sqlite_engine(url: str, echo: bool, synchronous: SqliteSynchronous) -> Engi
             # "database is locked" after busy_timeout: SQLAlchemy's OperationalError, as before.
             conn._handle_dbapi_exception(err, sql, (), None, None)
 
+    if path and path != ":memory:":
+        _attach_checkpointer(engine, path)
     return engine
+
+
+def _attach_checkpointer(engine: Engine, path: str) -> None:
+    checkpointer = WalCheckpointer(path)
+    _CHECKPOINTERS[engine] = checkpointer
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(_conn: Connection) -> None:
+        checkpointer.committed()
+
+    @event.listens_for(engine, "engine_disposed")
+    def _on_dispose(_engine: Engine) -> None:
+        checkpointer.stop()  # started again if the engine is used after dispose()
+
+    # An engine dropped without dispose() still ends its thread (which holds no reference to
+    # the engine).
+    weakref.finalize(engine, checkpointer.stop)
