@@ -1,7 +1,7 @@
 """The floor: the rows the engine writes per command, issued as plain SQL on the DB-API.
 
 Per command it reads the case row (no engine can decide without it), takes the household
-lock, writes the case, task, decision, document, payment, budget and claim-key rows the unit of
+lock (PostgreSQL; SQLite's writers are serialised by BEGIN IMMEDIATE, as in the engine), writes the case, task, decision, document, payment, budget and claim-key rows the unit of
 work writes, appends the audit entries (SHA-256 chained, under the head lock) and the outbox
 rows — in one transaction, as the engine does. It evaluates no rule and builds no object: what
 no engine on the same database can beat.
@@ -79,6 +79,10 @@ class Floor:
     def begin(self) -> None:
         if not self.pg:
             self.cur.execute("BEGIN IMMEDIATE")
+
+    def lock_household(self, key: str) -> None:
+        if self.pg:
+            self.x("UPDATE household SET version = version + 1 WHERE key = %s", key)
 
     def commit(self) -> None:
         self.c.commit() if self.pg else self.cur.execute("COMMIT")
@@ -181,7 +185,7 @@ class Floor:
         now = datetime.now(UTC)
         case_id = str(uuid.uuid4())
         self.begin()
-        self.x("UPDATE household SET version = version + 1 WHERE key = %s", hh)
+        self.lock_household(hh)
         self.insert(
             "welfare_case",
             {
@@ -257,7 +261,7 @@ class Floor:
             t0 = time.perf_counter()
             now = datetime.now(UTC)
             self.begin()
-            self.x("UPDATE household SET version = version + 1 WHERE key = %s", hh)
+            self.lock_household(hh)
             lock = " FOR UPDATE" if self.pg else ""
             row = self.x(
                 f"SELECT version, status, paid_amount FROM welfare_case WHERE id = %s{lock}",
