@@ -31,7 +31,8 @@ def _normalise(value: Any) -> Any:
     # entry walks ≈ 50 values); subclasses and everything else take the general checks below.
     t = type(value)
     if t is str:
-        return unicodedata.normalize("NFC", value)
+        # ASCII is already NFC (most payload strings are codes and ids); isascii is a flag.
+        return value if value.isascii() else unicodedata.normalize("NFC", value)
     if t is int or t is bool or value is None:
         return value
     if t is dict:

@@ -135,6 +135,10 @@ class WorkCalendar:
         # Every input is fixed at construction, so a date's answer never changes: a 5-working-
         # day deadline asks about a week of dates, and every task opened asks again.
         self._working: dict[date, bool] = {}
+        # add_working_seconds past the first day: (local day, seconds left) → the instant.
+        # Every task opened asks for its reminder, deadline and escalation (up to three weeks of
+        # days each); the answers repeat for every task opened on the same day.
+        self._from_day: dict[tuple[date, timedelta], datetime] = {}
 
     def _country_calendar(self, country: str, year: int) -> holidays_lib.HolidayBase:
         # One object per year, built on first use: constructing a year's holidays
@@ -208,7 +212,25 @@ class WorkCalendar:
         cur = _as_utc(start, "start")
         _check_seconds(seconds)
         remaining = timedelta(seconds=seconds)
+        if not remaining:
+            return cur
         d = _local_date(cur)
+        next_day = d + timedelta(days=1)
+        if self.is_working_day(d):
+            available = _day_start(next_day) - cur
+            if remaining <= available:
+                return cur + remaining
+            remaining -= available
+        key = (next_day, remaining)
+        found = self._from_day.get(key)
+        if found is None:
+            if len(self._from_day) >= _FROM_DAY_CACHE_LIMIT:
+                self._from_day.clear()  # resumed clocks leave arbitrary amounts: stay bounded
+            found = self._from_day[key] = self._add_from_day_start(next_day, remaining)
+        return found
+
+    def _add_from_day_start(self, d: date, remaining: timedelta) -> datetime:
+        cur = _day_start(d)
         while remaining:
             next_start = _day_start(d + timedelta(days=1))
             if self.is_working_day(d):
@@ -242,6 +264,9 @@ class WorkCalendar:
         _check_unit(unit)
         _check_seconds(seconds)
         return _as_utc(start, "start") + timedelta(seconds=seconds)
+
+
+_FROM_DAY_CACHE_LIMIT = 4096
 
 
 def _check_seconds(seconds: int) -> None:
