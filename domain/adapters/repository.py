@@ -117,45 +117,6 @@ _SEL_CASE, _SEL_CASE_LOCKED, _SEL_TASKS, _SEL_DECISIONS, _SEL_DOCUMENTS, _SEL_PA
 _BY_TASK = _aggregate_statements(
     select(TASK.c.case_id).where(TASK.c.id == bindparam("b_task")).scalar_subquery()
 )
-
-
-def _rows_json(table: Any, *where: Any) -> Any:
-    """The rows of `table` matching `where` as one JSON array of objects keyed by column
-    (SQLite; decoded by `_json_rows`).
-
-    SQLite hands json_object each stored value as it is (text, integer, real, NULL), so the
-    columns' own result processors turn them into exactly what a plain SELECT gives.
-    """
-    pairs: list[Any] = []
-    for c in table.c:
-        pairs += [literal_column(f"'{c.key}'"), c]
-    obj = func.json_object(*pairs)
-    return select(func.json_group_array(obj)).where(*where).scalar_subquery()
-
-
-def _children_json(table: Any, case_id: Any) -> Any:
-    return _rows_json(table, table.c.case_id == case_id)
-
-
-def _aggregate_json_statement(where: Any) -> Any:
-    """SQLite: the case row and all its child rows in one statement instead of five (a
-    statement there costs its Python overhead, not a round trip)."""
-    return select(
-        CASE,
-        *(_children_json(table, CASE.c.id).label(label) for table, label in _CHILD_JSON_LABELS),
-    ).where(where)
-
-
-_CHILD_JSON_LABELS = (
-    (TASK, "j_tasks"),
-    (DECISION, "j_decisions"),
-    (DOCUMENT, "j_documents"),
-    (PAYMENT, "j_payments"),
-)
-_AGG_JSON_BY_ID = _aggregate_json_statement(CASE.c.id == bindparam("b_id"))
-_AGG_JSON_BY_TASK = _aggregate_json_statement(
-    CASE.c.id == select(TASK.c.case_id).where(TASK.c.id == bindparam("b_task")).scalar_subquery()
-)
 _B_IDS: Any = bindparam("b_ids", expanding=True)
 _SEL_CASES = select(CASE).where(CASE.c.id.in_(_B_IDS)).order_by(CASE.c.id)
 _SEL_CASES_LOCKED = _SEL_CASES.with_for_update()
@@ -219,18 +180,6 @@ _SEL_REUSED_DOC = select(DOCUMENT.c.sha256, DOCUMENT.c.case_id).where(
     DOCUMENT.c.sha256 == bindparam("b_hash"),
     DOCUMENT.c.case_id != bindparam("b_case"),
 )
-# SQLite: all of a command's claim keys or file hashes in one statement, the list passed as a
-# JSON array (json_each), since a statement there costs its Python overhead and no round trip.
-# PostgreSQL sends the one-key reads together in one pipeline instead.
-_SEL_CLAIM_KEYS_IN_JSON = select(CLAIM_KEY.c.key, CLAIM_KEY.c.case_id).where(
-    CLAIM_KEY.c.key.in_(select(func.json_each(bindparam("b_keys")).table_valued("value").c.value))
-)
-_SEL_REUSED_DOCS_IN_JSON = select(DOCUMENT.c.sha256, DOCUMENT.c.case_id).where(
-    DOCUMENT.c.sha256.in_(
-        select(func.json_each(bindparam("b_hashes")).table_valued("value").c.value)
-    ),
-    DOCUMENT.c.case_id != bindparam("b_case"),
-)
 _COUNT_DUPLICATES = (
     select(func.count())
     .select_from(MEMBER)
@@ -257,18 +206,6 @@ _SEL_GRANTS = select(GRANT.c.role, GRANT.c.org_unit_id).where(
     GRANT.c.account_id == bindparam("b_id"), _valid_on(GRANT, _B_ON)
 )
 _SEL_HOUSEHOLD_OF = select(MEMBER.c.household_key).where(MEMBER.c.id == bindparam("b_id"))
-# SQLite: an account with its roles, and a member with their memberships, in one statement each
-# (PostgreSQL reads the two statements of each in one round trip).
-_SEL_ACCOUNT_WITH_GRANTS_JSON = select(
-    ACCOUNT,
-    select(func.json_group_array(func.json_array(GRANT.c.role, GRANT.c.org_unit_id)))
-    .where(GRANT.c.account_id == ACCOUNT.c.id, _valid_on(GRANT, _B_ON))
-    .scalar_subquery()
-    .label("j_grants"),
-).where(ACCOUNT.c.id == bindparam("b_id"))
-_SEL_MEMBER_WITH_MEMBERSHIPS_JSON = select(
-    MEMBER, _rows_json(MEMBERSHIP, MEMBERSHIP.c.member_id == MEMBER.c.id).label("j_memberships")
-).where(MEMBER.c.id == bindparam("b_id"))
 _BUDGET_KEY = and_(
     BUDGET.c.org_unit_id == bindparam("b_unit"),
     BUDGET.c.year == bindparam("b_year"),
@@ -351,22 +288,6 @@ _SEL_SUBTREE = _subtree_statement()
 
 
 # --- row ⇄ domain -----------------------------------------------------------------------
-
-
-_JSON_PROCESSORS: dict[tuple[str, str], tuple[tuple[str, Any], ...]] = {}
-
-
-def _json_rows(dialect: Any, table: Any, text_value: str | None) -> list[dict[str, Any]]:
-    """Rows of `table` from a `_rows_json` array, through the columns' result processors."""
-    procs = _JSON_PROCESSORS.get((dialect.name, table.name))
-    if procs is None:
-        procs = _JSON_PROCESSORS[(dialect.name, table.name)] = tuple(
-            (c.key, c.type._cached_result_processor(dialect, None)) for c in table.c
-        )
-    return [
-        {k: (p(r[k]) if p is not None else r[k]) for k, p in procs}
-        for r in json.loads(text_value or "[]")
-    ]
 
 
 def case_from_row(r: RowLike) -> Case:
@@ -607,44 +528,16 @@ class Repository:
     # --- case aggregate ---------------------------------------------------------------
 
     def load_case(self, case_id: str, *, lock: bool = True) -> CaseAggregate:
-        key = {"b_id": case_id}
-        agg = (
-            self._load_aggregate(_BY_ID, key, lock)
-            if self.postgres
-            else self._load_aggregate_json(_AGG_JSON_BY_ID, key)
-        )
+        agg = self._load_aggregate(_BY_ID, {"b_id": case_id}, lock)
         if agg is None:
             raise NotFound("case", case_id)
         return agg
 
     def load_case_of_task(self, task_id: str) -> CaseAggregate:
         """The (row-locked) aggregate of the case `task_id` belongs to."""
-        key = {"b_task": task_id}
-        agg = (
-            self._load_aggregate(_BY_TASK, key, True)
-            if self.postgres
-            else self._load_aggregate_json(_AGG_JSON_BY_TASK, key)
-        )
+        agg = self._load_aggregate(_BY_TASK, {"b_task": task_id}, True)
         if agg is None:
             raise NotFound("task", task_id)
-        return agg
-
-    def _load_aggregate_json(self, stmt: Any, key: dict[str, str]) -> CaseAggregate | None:
-        found = self.x.rows(stmt, key)
-        if not found:
-            return None
-        row = found[0]
-        agg = CaseAggregate(case=case_from_row(row))
-        tasks, decisions, documents, payments = (
-            _json_rows(self.conn.dialect, table, row[label]) for table, label in _CHILD_JSON_LABELS
-        )
-        # The order the five-statement read gives (ORDER BY), ties in insertion order.
-        agg.tasks = [task_from_row(r) for r in sorted(tasks, key=lambda r: r["opened_at"])]
-        agg.decisions = [decision_from_row(r) for r in sorted(decisions, key=lambda r: r["at"])]
-        agg.documents = [
-            document_from_row(r) for r in sorted(documents, key=lambda r: r["added_at"])
-        ]
-        agg.payments = [payment_from_row(r) for r in sorted(payments, key=lambda r: r["tranche"])]
         return agg
 
     def _load_aggregate(
@@ -785,18 +678,7 @@ class Repository:
 
     def member_facts(self, member_id: str) -> MemberFacts:
         key = {"b_id": member_id}
-        if self.postgres:
-            found, memberships = self.x.rows_many([(_SEL_MEMBER, key), (_SEL_MEMBERSHIPS, key)])
-        else:
-            found = self.x.rows(_SEL_MEMBER_WITH_MEMBERSHIPS_JSON, key)
-            memberships = (
-                sorted(
-                    _json_rows(self.conn.dialect, MEMBERSHIP, found[0]["j_memberships"]),
-                    key=lambda m: m["joined_on"],
-                )
-                if found
-                else []
-            )
+        found, memberships = self.x.rows_many([(_SEL_MEMBER, key), (_SEL_MEMBERSHIPS, key)])
         if not found:
             raise NotFound("member", member_id)
         r = found[0]
@@ -896,35 +778,20 @@ class Repository:
             )
 
     def taken_claim_keys(self, keys: Iterable[str]) -> dict[str, str]:
-        # Not an IN list: expanding parameters cannot run on the prepared path, nor inside a
-        # PostgreSQL pipeline. PostgreSQL: one read per key, pipelined; SQLite: one read.
-        wanted = list(dict.fromkeys(keys))
-        if not wanted:
-            return {}
-        if self.postgres:
-            found = self.x.rows_many([(_SEL_CLAIM_KEY, {"b_key": k}) for k in wanted])
-            rows = [r for part in found for r in part]
-        else:
-            rows = self.x.rows(_SEL_CLAIM_KEYS_IN_JSON, {"b_keys": json.dumps(wanted)})
-        return {str(r["key"]): str(r["case_id"]) for r in rows}
+        # One prepared read per key (a case has one or two), not an IN list: expanding
+        # parameters cannot run on the prepared path, nor inside a PostgreSQL pipeline.
+        found = self.x.rows_many([(_SEL_CLAIM_KEY, {"b_key": k}) for k in dict.fromkeys(keys)])
+        return {str(r["key"]): str(r["case_id"]) for rows in found for r in rows}
 
     def reused_documents(self, hashes: Iterable[str], case_id: str) -> dict[str, tuple[str, ...]]:
-        # As for claim keys: one read per file on PostgreSQL (pipelined), one on SQLite.
-        wanted = sorted(set(hashes))
-        if not wanted:
-            return {}
-        if self.postgres:
-            found = self.x.rows_many(
-                [(_SEL_REUSED_DOC, {"b_hash": h, "b_case": case_id}) for h in wanted]
-            )
-            rows = [r for part in found for r in part]
-        else:
-            rows = self.x.rows(
-                _SEL_REUSED_DOCS_IN_JSON, {"b_hashes": json.dumps(wanted), "b_case": case_id}
-            )
+        # One prepared read per file, as for claim keys (all in one round trip on PostgreSQL).
+        found = self.x.rows_many(
+            [(_SEL_REUSED_DOC, {"b_hash": h, "b_case": case_id}) for h in sorted(set(hashes))]
+        )
         out: dict[str, list[str]] = {}
-        for r in sorted(rows, key=lambda r: (r["sha256"], r["case_id"])):
-            out.setdefault(r["sha256"], []).append(r["case_id"])
+        for rows in found:
+            for r in rows:
+                out.setdefault(r["sha256"], []).append(r["case_id"])
         return {k: tuple(v) for k, v in out.items()}
 
     def duplicate_persons(self, member: MemberFacts) -> int:
@@ -1009,12 +876,6 @@ class Repository:
     ) -> tuple[RowLike, tuple[tuple[Role, str], ...]]:
         """An active account and its roles on `on`, read together (one round trip)."""
         key = {"b_id": account_id}
-        if not self.postgres:
-            found = self.x.rows(_SEL_ACCOUNT_WITH_GRANTS_JSON, {**key, "b_on": on})
-            if not found or not found[0]["active"]:
-                raise NotFound("account", account_id)
-            pairs = json.loads(found[0].pop("j_grants") or "[]")
-            return found[0], tuple((Role(role), unit) for role, unit in pairs)
         found, grants = self.x.rows_many([(_SEL_ACCOUNT, key), (_SEL_GRANTS, {**key, "b_on": on})])
         if not found or not found[0]["active"]:
             raise NotFound("account", account_id)

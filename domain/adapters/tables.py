@@ -5,6 +5,7 @@ SQLite, re-tagged on read). Audit payloads are stored as the exact canonical JSO
 was hashed, so verification recomputes from the bytes on disk.
 """
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -51,6 +52,22 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, the text SQLAlchemy's DATETIME would store ('YYYY-MM-DD HH:MM:SS.ffffff',
+        UTC), made in one step: a command binds ≈ 20 timestamps, and the two-step path
+        (`process_bind_param`, then DATETIME's formatting in Python) took twice as long."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime: store UTC-aware times only")
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
 
 
 def _ts(**kw: Any) -> Any:

@@ -63,39 +63,6 @@ class TestValuesAreThoseOfConnectionExecute:
         assert [t.id for t in by_case.tasks] == [t.id for t in by_task.tasks]
         assert by_case.documents == by_task.documents
 
-    def test_sqlites_one_statement_aggregate_is_the_five_statement_one(
-        self, world: World, case_id: str
-    ) -> None:
-        # A paid case has rows of every kind: tasks (closed and opened), a decision, the
-        # documents and a payment, with times, dates, JSON, booleans and amounts among them.
-        world.decide(case_id, "chair_a")
-        world.pay(case_id, 800_000, by="treasurer_a")
-        with UnitOfWork(world.app.engine) as uow:
-            repo = uow.repo
-            five = repo._load_aggregate(r._BY_ID, {"b_id": case_id}, True)
-            assert five is not None
-            for rows in (five.tasks, five.decisions, five.documents, five.payments):
-                assert rows
-            if repo.postgres:
-                return  # PostgreSQL reads the five statements in one pipeline instead
-            one = repo._load_aggregate_json(r._AGG_JSON_BY_ID, {"b_id": case_id})
-            assert one is not None
-            by_task = repo._load_aggregate_json(r._AGG_JSON_BY_TASK, {"b_task": five.tasks[0].id})
-        assert one.case == five.case
-        assert one.tasks == five.tasks
-        assert one.decisions == five.decisions
-        assert one.documents == five.documents
-        assert one.payments == five.payments
-        assert by_task is not None
-        assert by_task.case == five.case
-        assert one.payments[0].paid_at.utcoffset() == timedelta(0)  # aware UTC
-
-    def test_sqlites_one_statement_aggregate_of_an_unknown_case_is_none(self, world: World) -> None:
-        with UnitOfWork(world.app.engine) as uow:
-            if uow.repo.postgres:
-                pytest.skip("SQLite's one-statement read")
-            assert uow.repo._load_aggregate_json(r._AGG_JSON_BY_ID, {"b_id": "nope"}) is None
-
 
 class TestErrorsAndChecks:
     def test_a_unique_violation_is_sqlalchemys_and_the_unit_of_work_calls_it_a_conflict(
