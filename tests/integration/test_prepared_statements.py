@@ -64,6 +64,46 @@ class TestValuesAreThoseOfConnectionExecute:
         assert by_case.documents == by_task.documents
 
 
+class TestSaveWritesOnlyWhatChanged:
+    """`Repository.save` updates only the columns that differ from the row as read."""
+
+    def test_the_stored_rows_are_the_aggregates_after_a_decision_and_a_payment(
+        self, world: World, case_id: str
+    ) -> None:
+        decided = world.decide(case_id, "chair_a")
+        paid = world.pay(case_id, 800_000, by="treasurer_a")
+        with UnitOfWork(world.app.engine) as uow:
+            stored = uow.repo.load_case(case_id)
+        assert r.case_to_row(stored.case) == r.case_to_row(paid.case)
+        assert stored.case.version == paid.case.version == decided.case.version + 1
+        by_id = {t.id: t for t in paid.tasks}
+        for task in stored.tasks:
+            assert r.task_to_row(task) == r.task_to_row(by_id[task.id])
+
+    def test_a_case_saved_without_having_been_read_here_is_written_whole(
+        self, world: World, case_id: str
+    ) -> None:
+        with UnitOfWork(world.app.engine) as uow:
+            agg = uow.repo.load_case(case_id)
+        with UnitOfWork(world.app.engine) as uow:
+            row = r.case_to_row(agg.case)
+            assert uow.repo._changed("case", dict(row)) == {
+                k: v for k, v in row.items() if k != "id"
+            }
+            uow.repo.load_case(case_id)
+            assert uow.repo._changed("case", dict(row)) == {}  # read here: nothing differs
+
+    def test_a_stale_version_is_still_a_conflict(self, world: World, case_id: str) -> None:
+        with UnitOfWork(world.app.engine) as uow:
+            stale = uow.repo.load_case(case_id)
+        world.decide(case_id, "chair_a")  # the case moves on meanwhile
+        with UnitOfWork(world.app.engine) as uow:
+            uow.repo.load_case(case_id)  # the current row, as a command would read it
+            stale.case.current_step = "somewhere_else"
+            with pytest.raises(Conflict):
+                uow.repo.save(stale)
+
+
 class TestErrorsAndChecks:
     def test_a_unique_violation_is_sqlalchemys_and_the_unit_of_work_calls_it_a_conflict(
         self, world: World, case_id: str
