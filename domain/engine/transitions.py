@@ -4,6 +4,7 @@ the events and audit entries of what it did; a refusal raises before anything is
 """
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Literal
@@ -53,6 +54,8 @@ from domain.workflow import (
     MemberInputStep,
     PaymentStep,
 )
+
+_HEX64 = re.compile("[0-9a-f]{64}")
 
 DecideAction = Literal["approve", "reject", "return"]
 AUDITOR_ONLY_FLAGS = frozenset({"SLA"})
@@ -271,7 +274,7 @@ def _document(
             params={"field": "documents.kind", "reason": f"unknown document kind '{kind}'"},
         )
     sha = sha256.lower()
-    if len(sha) != 64 or any(ch not in "0123456789abcdef" for ch in sha):
+    if len(sha) != 64 or not _HEX64.fullmatch(sha):
         raise InvalidRequest(
             "invalid_field",
             field="documents.sha256",
