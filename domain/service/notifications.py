@@ -16,8 +16,27 @@ sent leaves the row leased; when the lease expires it is sent again. The Message
 from the notification id, so such a duplicate carries the same Message-ID as the first copy
 and mail systems (and people) can recognise it.
 
-No message carries personal data: case reference, policy, status, amount, step, role, unit
-and due time only — never a member's name, CCCD, diagnosis or form field.
+Who hears what: the submitter on every status change of their case; the holders of a task's
+role on a new task, a reminder and an escalation; the next level when a task is overdue; the
+auditors of the case's unit and above on a flag; all auditors on a broken audit chain; the
+provincial standing committee when the yearly report is ready.
+
+Lists are the exception (a Tết list of 10,000 members would otherwise send its officer
+10,000–20,000 status mails and each grassroots chair 10,000 new-task mails). The events of a
+list case's submission and screening carry the list id (`events.LIST`): `case.submitted`,
+`case.screened`, a rejection or approval by screening, and the first `task.opened`. They send
+nothing — `wants` declines them, so they cost no read and no consumed row — except that a case
+flagged at intake still alerts the auditors. Instead, the list's one `case_list.screened`
+event (recorded when none of its cases is left in screening, see `case_lists`) sends one
+`list_screened` mail to the list's officer (cases by outcome, the first cases rejected at
+screening by reference, a link to the list's cases) and one `list_tasks` mail to each holder
+of a role the first tasks went to ("N new cases from list DS-… await you"; the same people, by
+the same rules, as a `task_new`). Everything later in a list case's life — an approver's
+decision, a return for information, payment, the next step's task, reminders, overdue
+notices, escalations, and every flag — is mailed case by case, as for a single case.
+
+No message carries personal data: case or list reference, policy, status, amount, step, role,
+unit, counts and due time only — never a member's name, CCCD, diagnosis or form field.
 """
 
 import asyncio
