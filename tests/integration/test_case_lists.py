@@ -20,7 +20,7 @@ from domain.adapters.repository import CAMPAIGN, CASE_LIST, Repository
 from domain.service import case_lists
 from domain.service.commands import CaseItem, SubmitList
 from domain.service.queries import case_status, verify_audit
-from domain.service.relay import build_relay
+from domain.service.relay import build_relay, dead_events, retry_dead
 from domain.service.welfare import ListItemResult
 from tests.integration.helpers_flow import (
     SharedWorld,
@@ -263,6 +263,39 @@ class TestTheListIsRecordedAndAnnouncedOnce(SharedWorld):
         assert data["statuses"] == {"in_review": 3}
         assert relay.drain().claimed == 0
         assert len(digests(world, list_id)) == 1
+
+    def test_a_case_whose_screening_keeps_failing_holds_the_list_back_until_retried(
+        self, flow: World, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The known gap: nothing announces a list while one of its cases cannot be screened.
+        Its `case.submitted` goes dead after the relay's attempts; an administrator's retry
+        (`welfare outbox retry`), once the cause is fixed, screens it and announces the list."""
+        world = flow
+        season = world.campaign("tet", code("TET-DIGEST-STUCK"))
+        results = submit_list(world, season, [item(person(world)) for _ in range(3)])
+        cases = ids(results)
+        list_id = list_of(world, results)
+        screen = world.service.screen
+
+        def failing(case_id: str) -> None:
+            if case_id == cases[1]:
+                raise RuntimeError("screening fails for this case")  # a broken definition, say
+            screen(case_id)
+
+        monkeypatch.setattr(world.service, "screen", failing)
+        settings = world.app.settings.model_copy(update={"relay_max_attempts": 1})
+        build_relay(world.service, settings).drain()
+        statuses = [case_status(world.app.engine, c)["status"] for c in cases]  # type: ignore[index]
+        assert statuses == ["in_review", "screening", "in_review"]
+        assert digests(world, list_id) == []  # held back: neither mail goes out
+        [dead] = [d for d in dead_events(world.app.engine) if d.case_id == cases[1]]
+        assert dead.type == "case.submitted"
+
+        monkeypatch.setattr(world.service, "screen", screen)
+        assert retry_dead(world.app.engine, dead.id, world.clock.now)
+        build_relay(world.service, world.app.settings).drain()
+        [data] = digests(world, list_id)
+        assert data["statuses"] == {"in_review": 3}
 
     def test_withdrawing_the_last_case_left_in_screening_completes_the_list(
         self, flow: World
