@@ -18,6 +18,13 @@ takes none out of screening: it adds nothing and announces nothing.
 A list none of whose items was accepted has nothing to screen: its row is written screened,
 and nothing is announced (the answer to the request listed every refusal).
 
+A known gap: a case whose screening keeps failing stays in screening and holds its list back.
+Its `case.submitted` is retried by the relay and goes dead after the last attempt (≈ 40 min
+with the defaults); nothing sweeps cases left in screening. Until an administrator retries
+that event (`welfare outbox retry`, once the cause is fixed) or the officer withdraws the case,
+the list is not announced: neither its officer nor its approvers get a mail about it (the
+other cases' tasks are in the approvers' inboxes all the same).
+
 The digest holds counts, roles, units and case ids only — never a member's name or data.
 """
 
