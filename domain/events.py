@@ -7,6 +7,7 @@ up in Prefect parameters, logs and e-mail triggers.
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeAlias
 
 from domain.ids import new_id
 
@@ -34,6 +35,16 @@ COMPLAINT_RESOLVED = "complaint.resolved"
 CAMPAIGN_DECLARED = "campaign.declared"
 AUDIT_VERIFICATION_FAILED = "audit.verification_failed"
 REPORT_YEARLY_READY = "report.yearly_ready"
+CASE_LIST_SCREENED = "case_list.screened"
+"""Once per list of cases (a Tết list), when none of its cases is left in screening: what
+screening made of the list, for one digest mail instead of one a case."""
+
+LIST = "list"
+"""Data key of the events of a list case's submission and screening: the list's id. Their news
+is in the list's `case_list.screened` digest, so they send no mail of their own to the officer
+or the approvers (auditors still hear of flags case by case)."""
+
+JsonValue: TypeAlias = str | int | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
 
 
 @dataclass(frozen=True)
@@ -41,5 +52,5 @@ class Event:
     type: str
     occurred_at: datetime
     case_id: str | None = None
-    data: Mapping[str, str | int | bool | None] = field(default_factory=dict)
+    data: Mapping[str, JsonValue] = field(default_factory=dict)
     id: str = field(default_factory=new_id)

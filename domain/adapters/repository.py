@@ -80,6 +80,7 @@ ORG, LINK, ACCOUNT, GRANT = _t(t.OrgUnitRow), _t(t.OrgLinkRow), _t(t.AccountRow)
 CAMPAIGN, BUDGET, CLAIM_KEY = _t(t.CampaignRow), _t(t.BudgetRow), _t(t.ClaimKeyRow)
 AUDIT, AUDIT_HEAD, OUTBOX = _t(t.AuditEntryRow), _t(t.AuditHeadRow), _t(t.OutboxRow)
 COMPLAINT, SNAPSHOT = _t(t.ComplaintRow), _t(t.DefinitionSnapshotRow)
+CASE_LIST = _t(t.CaseListRow)
 
 
 # --- statements of the command path, built once ------------------------------------------
@@ -224,6 +225,23 @@ _BUDGET_OPS = {
     .where(_BUDGET_KEY, BUDGET.c.reserved >= _B_AMOUNT)
     .values(reserved=BUDGET.c.reserved - _B_AMOUNT, spent=BUDGET.c.spent + _B_AMOUNT),
 }
+_SEL_CASE_LIST = select(CASE_LIST).where(CASE_LIST.c.id == bindparam("b_id"))
+_SEL_CASE_LIST_LOCKED = _SEL_CASE_LIST.with_for_update()
+_INS_CASE_LIST = insert(CASE_LIST)
+_UPD_CASE_LIST = (
+    update(CASE_LIST)
+    .where(CASE_LIST.c.id == bindparam("b_id"))
+    .values(
+        tally=bindparam("b_tally", type_=CASE_LIST.c.tally.type),
+        screened_at=bindparam("b_screened_at", type_=CASE_LIST.c.screened_at.type),
+    )
+)
+# Any one of the list's cases still in screening: an index probe on ix_case_batch_status.
+_SEL_LIST_WAITING = (
+    select(CASE.c.id)
+    .where(CASE.c.batch_id == bindparam("b_id"), CASE.c.status == literal_column("'screening'"))
+    .limit(1)
+)
 _SEL_AUDIT_HEAD = select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.entry_hash).where(AUDIT_HEAD.c.id == 1)
 _SEL_AUDIT_HEAD_LOCKED = _SEL_AUDIT_HEAD.with_for_update()
 _UPD_AUDIT_HEAD = (
@@ -810,6 +828,41 @@ class Repository:
                 text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
                 {"k": f"quota|{campaign_id}|{unit_id}"},
             )
+
+    # --- case lists -----------------------------------------------------------------------
+
+    def add_case_list(self, row: Mapping[str, Any]) -> None:
+        self.x.execute_many(_INS_CASE_LIST, [row])
+
+    def lock_case_lists(self, list_ids: Iterable[str]) -> dict[str, RowLike]:
+        """The rows of these lists, locked one by one in id order (PostgreSQL: FOR UPDATE, so
+        two transactions screening cases of the same lists cannot deadlock; SQLite writers are
+        already serialised by BEGIN IMMEDIATE). A list filed before case lists were recorded
+        has no row and is left out.
+
+        On PostgreSQL (READ COMMITTED) a statement run after this one sees what a transaction
+        that held the lock before committed: the caller's "is any case still in screening?"
+        must come after it, not before.
+        """
+        out: dict[str, RowLike] = {}
+        stmt = _SEL_CASE_LIST_LOCKED if self.postgres else _SEL_CASE_LIST
+        for list_id in sorted(set(list_ids)):
+            row = self.x.first(stmt, {"b_id": list_id})
+            if row is not None:
+                out[list_id] = row
+        return out
+
+    def list_waiting(self, list_id: str) -> bool:
+        """Whether any case of the list is still in screening."""
+        return self.x.first(_SEL_LIST_WAITING, {"b_id": list_id}) is not None
+
+    def update_case_list(
+        self, list_id: str, tally: Mapping[str, Any], screened_at: datetime | None
+    ) -> None:
+        self.x.execute_many(
+            _UPD_CASE_LIST,
+            [{"b_id": list_id, "b_tally": dict(tally), "b_screened_at": screened_at}],
+        )
 
     def taken_claim_keys(self, keys: Iterable[str]) -> dict[str, str]:
         # One prepared read per key (a case has one or two), not an IN list: expanding

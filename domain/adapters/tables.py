@@ -175,6 +175,9 @@ class CaseRow(SQLModel, table=True):
     __tablename__ = "welfare_case"  # "case" is an SQL keyword
     __table_args__ = (
         Index("ix_case_unit_status", "unit_id", "status"),
+        # A list's cases, and whether any is still in screening (asked by every screening
+        # transaction of a list: an index probe, not a walk over the list's screened cases).
+        Index("ix_case_batch_status", "batch_id", "status"),
         CheckConstraint("entitled_amount > 0", name="entitled_positive"),
         CheckConstraint("paid_amount >= 0 AND reserved_amount >= 0", name="money_non_negative"),
     )
@@ -201,7 +204,7 @@ class CaseRow(SQLModel, table=True):
     return_step: str | None = Field(default=None, max_length=60)
     paused_clock_used: int = _money(default=0)
     flags: list[str] = Field(default_factory=list, sa_type=JSON)
-    batch_id: str | None = Field(default=None, index=True, max_length=36)
+    batch_id: str | None = Field(default=None, max_length=36)
     budget_unit_id: str | None = Field(default=None, max_length=64)
     budget_year: int | None = None
     budget_fund: str | None = Field(default=None, max_length=40)
@@ -209,6 +212,30 @@ class CaseRow(SQLModel, table=True):
     closed_at: datetime | None = _ts(default=None)
     outcome_reason: str | None = Field(default=None, max_length=200)
     version: int = 0
+
+
+class CaseListRow(SQLModel, table=True):
+    """A list of cases filed in one request (a Tết list); its id is the cases' `batch_id`.
+
+    `tally` is what screening made of the list's cases, added to by every transaction that
+    takes one of them out of `screening` (under this row's lock): cases by status, the first
+    tasks opened by (role, level, unit), and the first rejected cases' ids. `screened_at` is
+    set once, by the transaction after which none of its cases is left in screening — the one
+    that announces the list (`case_list.screened`).
+    """
+
+    __tablename__ = "case_list"
+    id: str = Field(primary_key=True, max_length=36)
+    policy: str = Field(max_length=40)
+    policy_version: int
+    unit_id: str = Field(foreign_key="org_unit.id", max_length=64)
+    campaign_id: str | None = Field(default=None, foreign_key="campaign.id", max_length=36)
+    submitted_by: str = Field(max_length=36)
+    submitted_at: datetime = _ts()
+    items: int
+    accepted: int
+    tally: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    screened_at: datetime | None = _ts(default=None)
 
 
 class TaskRow(SQLModel, table=True):

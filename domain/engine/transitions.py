@@ -6,6 +6,7 @@ the events and audit entries of what it did; a refusal raises before anything is
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Literal
 
@@ -105,6 +106,20 @@ def _event(ctx: Ctx, agg: CaseAggregate, kind: str, **data: str | int | bool | N
             data={"policy": agg.case.policy, "status": agg.case.status.value, **data},
         )
     )
+
+
+def _of_list(agg: CaseAggregate, since: int) -> None:
+    """Mark the events recorded since `since` as news of the case's list (`ev.LIST`).
+
+    A list case's submission and screening are announced once for the whole list (the
+    `case_list.screened` digest), so these events carry the list id: the notifier then sends
+    no mail of their own, and decides so without reading anything. Everything later in the
+    case's life is recorded unmarked and mailed case by case.
+    """
+    list_id = agg.case.batch_id
+    if list_id is None:
+        return
+    agg.events[since:] = [replace(e, data={**e.data, ev.LIST: list_id}) for e in agg.events[since:]]
 
 
 def _checks_json(results: Sequence[CheckResult]) -> list[dict[str, object]]:
@@ -253,6 +268,7 @@ def submit(
         },
     )
     _event(ctx, agg, ev.CASE_SUBMITTED, amount=amount, flagged=bool(flags))
+    _of_list(agg, 0)
     return agg
 
 
@@ -312,6 +328,13 @@ def screen(ctx: Ctx, agg: CaseAggregate) -> None:
         raise Conflict(
             "transition_not_allowed", params={"action": "screen", "status": case.status.value}
         )
+    since = len(agg.events)
+    _screen(ctx, agg, step)
+    _of_list(agg, since)
+
+
+def _screen(ctx: Ctx, agg: CaseAggregate, step: AutomaticStep) -> None:
+    case = agg.case
     results = evaluate(ctx, agg, facts_for(ctx, agg, "screening"))
     failed = [r for r in results if r.outcome is Outcome.FAILED]
     if failed:

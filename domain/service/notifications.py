@@ -16,8 +16,27 @@ sent leaves the row leased; when the lease expires it is sent again. The Message
 from the notification id, so such a duplicate carries the same Message-ID as the first copy
 and mail systems (and people) can recognise it.
 
-No message carries personal data: case reference, policy, status, amount, step, role, unit
-and due time only — never a member's name, CCCD, diagnosis or form field.
+Who hears what: the submitter on every status change of their case; the holders of a task's
+role on a new task, a reminder and an escalation; the next level when a task is overdue; the
+auditors of the case's unit and above on a flag; all auditors on a broken audit chain; the
+provincial standing committee when the yearly report is ready.
+
+Lists are the exception (a Tết list of 10,000 members would otherwise send its officer
+10,000–20,000 status mails and each grassroots chair 10,000 new-task mails). The events of a
+list case's submission and screening carry the list id (`events.LIST`): `case.submitted`,
+`case.screened`, a rejection or approval by screening, and the first `task.opened`. They send
+nothing — `wants` declines them, so they cost no read and no consumed row — except that a case
+flagged at intake still alerts the auditors. Instead, the list's one `case_list.screened`
+event (recorded when none of its cases is left in screening, see `case_lists`) sends one
+`list_screened` mail to the list's officer (cases by outcome, the first cases rejected at
+screening by reference, a link to the list's cases) and one `list_tasks` mail to each holder
+of a role the first tasks went to ("N new cases from list DS-… await you"; the same people, by
+the same rules, as a `task_new`). Everything later in a list case's life — an approver's
+decision, a return for information, payment, the next step's task, reminders, overdue
+notices, escalations, and every flag — is mailed case by case, as for a single case.
+
+No message carries personal data: case or list reference, policy, status, amount, step, role,
+unit, counts and due time only — never a member's name, CCCD, diagnosis or form field.
 """
 
 import asyncio
@@ -41,6 +60,7 @@ from domain.adapters.mail import Delivery, Outcome, OutgoingMail, SmtpMailer, Sm
 from domain.adapters.repository import ACCOUNT, CASE, GRANT, ORG, TASK, Repository
 from domain.i18n import Lang, translate
 from domain.ids import new_id
+from domain.model import CaseStatus
 from domain.money import format_vnd, format_vnd_en
 from domain.roles import ROLE_TITLES, OrgLevel, Role
 from domain.service.relay import (
@@ -89,10 +109,26 @@ HANDLED = (
     | set(TASK_TEMPLATES)
     | {
         ev.CASE_FLAGGED,
+        ev.CASE_LIST_SCREENED,
         AUDIT_VERIFICATION_FAILED,
         REPORT_READY,
     }
 )
+# The events of a list case's submission and screening (marked with `ev.LIST`) whose news the
+# list's digest carries: no mail of their own to the officer, nor a task_new to the approvers.
+DIGESTED = SUBMITTER_EVENTS | {ev.TASK_OPENED}
+STATUS_ORDER = {s.value: i for i, s in enumerate(CaseStatus)}
+
+
+def digested(event: OutboxEvent) -> bool:
+    """Whether the event's only mail is the one its list's digest replaces. Decided from the
+    event alone: a 10,000-member list's 20,000–30,000 such events cost no read at all. A case
+    flagged at intake still alerts the auditors, so its `case.submitted` is planned."""
+    return (
+        event.type in DIGESTED
+        and bool(event.data.get(ev.LIST))
+        and not (event.type == ev.CASE_SUBMITTED and event.data.get("flagged"))
+    )
 
 
 @dataclass(frozen=True)
@@ -113,6 +149,11 @@ def reference(case_id: str) -> str:
     """The short case reference people quote on the phone: HS-1A2B3C4D (the random end of
     the id; its start is a timestamp that cases filed together share)."""
     return f"HS-{case_id.replace('-', '')[-8:].upper()}"
+
+
+def list_reference(list_id: str) -> str:
+    """A list's short reference, DS-1A2B3C4D ("danh sách"), made as a case's is."""
+    return f"DS-{list_id.replace('-', '')[-8:].upper()}"
 
 
 def holders(conn: Connection, role: Role | str, units: Sequence[str], on: date) -> list[Recipient]:
@@ -211,7 +252,8 @@ class NotifyConsumer:
         self._batch: _NotifyBatch | None = None
 
     def wants(self, event: OutboxEvent) -> bool:
-        return event.type in HANDLED
+        # An event the list's digest stands for is not even handed over (no consumed row).
+        return event.type in HANDLED and not digested(event)
 
     def begin_batch(self, events: Sequence[OutboxEvent]) -> None:
         self._batch = _NotifyBatch(consumed_among(self.engine, self.name, [e.id for e in events]))
@@ -309,6 +351,8 @@ class NotifyConsumer:
             return self._to_all_auditors(conn, event)
         if event.type == REPORT_READY:
             return self._to_standing_committee(conn, event)
+        if event.type == ev.CASE_LIST_SCREENED:
+            return self._list_screened(conn, event)
         if event.case_id is None:
             return []
         case = conn.execute(_SEL_CASE, {"b_id": event.case_id}).mappings().first()
@@ -333,7 +377,9 @@ class NotifyConsumer:
             "link": f"{self.base_url}/api/v1/cases/{case['id']}",
         }
         if event.type in SUBMITTER_EVENTS:
-            planned = self._to_submitter(conn, event, case, base)
+            # A list case's submission: its officer hears in the list's digest.
+            listed = bool(event.data.get(ev.LIST))
+            planned = [] if listed else self._to_submitter(conn, event, case, base)
             if event.type == ev.CASE_SUBMITTED and event.data.get("flagged"):
                 # Flags raised at intake come with the submission, not as case.flagged.
                 planned += self._to_auditors(conn, ancestry, today, base, case["flags"] or [])
@@ -379,6 +425,77 @@ class NotifyConsumer:
         if event.type == ev.TASK_ESCALATED:
             # Reassignment at twice the SLA flags the case "SLA" for the auditors.
             planned += self._to_auditors(conn, ancestry, today, base, ["SLA"])
+        return planned
+
+    def _list_screened(self, conn: Connection, event: OutboxEvent) -> list[Planned]:
+        """A list's screening digest: one `list_screened` mail to its officer (the outcome),
+        one `list_tasks` mail to each approver who holds a role its first tasks went to (how
+        many new cases await them) — the same people a `task_new` reaches, once a list."""
+        d = event.data
+        list_id, unit = str(d[ev.LIST]), str(d["unit"])
+        defn = self.definitions.get(str(d["policy"]), int(d["policy_version"]))
+        today = self.clock().astimezone(VN_TZ).date()
+        ancestry: dict[OrgLevel, str] = self._memo(
+            ("ancestry", unit, today), lambda: dict(Repository(conn).ancestry(unit, today))
+        )
+
+        def unit_name(unit_id: str) -> str:
+            return self._memo(("unit_name", unit_id), lambda: self._unit_name(conn, unit_id))
+
+        items, accepted = int(d["items"]), int(d["accepted"])
+        base: dict[str, Any] = {
+            "event": event.type,
+            "list_id": list_id,
+            "list_reference": list_reference(list_id),
+            "policy": d["policy"],
+            "policy_title": {"vi": defn.title.vi, "en": defn.title.en},
+            "unit_name": unit_name(unit),
+            "items": items,
+            "accepted": accepted,
+            "refused": items - accepted,
+        }
+        groups: list[dict[str, Any]] = [
+            {
+                "role": str(g["role"]),
+                "level": str(g["level"]),
+                "unit_name": unit_name(str(g["unit"])),
+                "count": int(g["count"]),
+            }
+            for g in d.get("tasks") or []
+            if isinstance(g, dict)
+        ]
+        statuses = d.get("statuses") or {}
+        assert isinstance(statuses, dict)
+        rejected = [reference(str(c)) for c in d.get("rejected") or []]
+        planned: list[Planned] = []
+        submitted_by = str(d["submitted_by"])
+        officer = self._memo(("account", submitted_by), lambda: _account(conn, submitted_by))
+        if officer is not None:
+            ctx = {
+                **base,
+                "statuses": {str(k): int(v) for k, v in statuses.items()},
+                "tasks": groups,
+                "rejected": rejected,
+                "rejected_more": max(int(statuses.get("rejected") or 0) - len(rejected), 0),
+                "link": f"{self.base_url}/api/v1/cases?batch_id={list_id}",
+            }
+            planned.append(Planned(officer, "list_screened", ctx))
+        # One mail a person however many of the groups they hold a role for, keyed by address
+        # as a notification is (two accounts may share one).
+        people: dict[str, tuple[Recipient, list[dict[str, Any]]]] = {}
+        for g in groups:
+            units = self._reach(ancestry, OrgLevel(g["level"]))
+            for r in self._holders(conn, g["role"], units, today):
+                if r.account_id != submitted_by:
+                    people.setdefault(r.address.strip().lower(), (r, []))[1].append(g)
+        for r, mine in people.values():
+            ctx = {
+                **base,
+                "groups": mine,
+                "count": sum(g["count"] for g in mine),
+                "link": f"{self.base_url}/api/v1/inbox",
+            }
+            planned.append(Planned(r, "list_tasks", ctx))
         return planned
 
     def _to_submitter(
@@ -483,14 +600,27 @@ def present(context: dict[str, Any], lang: Lang) -> dict[str, Any]:
         out["status_title"] = translate(f"status_{out['status']}", lang)
     for key in ("role", "escalated_role"):
         if isinstance(out.get(key), str):
-            titles = ROLE_TITLES.get(Role(out[key]))
-            out[f"{key}_title"] = (titles[0] if lang == "vi" else titles[1]) if titles else out[key]
+            out[f"{key}_title"] = _role_title(out[key], lang)
+    if isinstance(out.get("statuses"), dict):
+        # A list digest's cases by status, in the order of a case's life.
+        out["status_lines"] = [
+            {"title": translate(f"status_{s}", lang), "count": n}
+            for s, n in sorted(out["statuses"].items(), key=lambda i: STATUS_ORDER.get(i[0], 99))
+        ]
+    for key in ("tasks", "groups"):
+        if isinstance(out.get(key), list):
+            out[key] = [{**g, "role_title": _role_title(g["role"], lang)} for g in out[key]]
     if isinstance(out.get("due_at"), str):
         local = datetime.fromisoformat(out["due_at"]).astimezone(VN_TZ)
         out["due"] = local.strftime("%H:%M %d/%m/%Y") + (
             " (giờ Việt Nam)" if lang == "vi" else " (Vietnam time)"
         )
     return out
+
+
+def _role_title(role: str, lang: Lang) -> str:
+    titles = ROLE_TITLES.get(Role(role))
+    return (titles[0] if lang == "vi" else titles[1]) if titles else role
 
 
 # --- sending -------------------------------------------------------------------------------

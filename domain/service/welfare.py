@@ -21,10 +21,11 @@ from domain.engine.context import SYSTEM, Actor, Ctx
 from domain.engine.evaluation import case_facts, claim_keys, needed_facts, validate_form
 from domain.errors import Conflict, DomainError, InvalidRequest, NotFound, PermissionDenied
 from domain.ids import new_id
-from domain.model import AuditIntent, BudgetKey, Case, CaseAggregate, TaskStatus
+from domain.model import AuditIntent, BudgetKey, Case, CaseAggregate, CaseStatus, TaskStatus
 from domain.roles import OrgLevel, Role
 from domain.rules.facts import LIVE_STATUSES, CaseFacts, Facts, MemberFacts
 from domain.rules.registry import GATHERED_FACTS
+from domain.service import case_lists
 from domain.service.commands import (
     AttachDocuments,
     CaseItem,
@@ -376,6 +377,10 @@ class WelfareService:
             if cmd.campaign_id is not None and _uses_quota(defn):
                 uow.repo.lock_quota(cmd.campaign_id, cmd.unit_id)
                 quota = uow.repo.quota_used(cmd.campaign_id, cmd.unit_id, None)
+            # What inline screening made of the list, counted as items are accepted (the
+            # aggregates themselves are not kept: 10,000 of them would stay in memory).
+            tally = case_lists.new_tally()
+            waiting = 0  # accepted cases left in screening (screening by the policy flows)
             for i, item in enumerate(cmd.items):
                 savepoint = uow.conn.begin_nested()
                 queued = len(uow._audit)
@@ -402,6 +407,10 @@ class WelfareService:
                 savepoint.commit()
                 if quota is not None and agg.case.status.value in LIVE_STATUSES:
                     quota += 1
+                if agg.case.status is CaseStatus.SCREENING:
+                    waiting += 1
+                else:
+                    tally = case_lists.add_to_tally(tally, [agg])
                 outcome = "flagged" if agg.case.flags else "accepted"
                 results.append(
                     ListItemResult(
@@ -439,6 +448,24 @@ class WelfareService:
                     )
                 ]
             )
+            row = {
+                "id": batch_id,
+                "policy": defn.policy,
+                "policy_version": defn.version,
+                "unit_id": cmd.unit_id,
+                "campaign_id": cmd.campaign_id,
+                "submitted_by": actor.account_id,
+                "submitted_at": now,
+                "items": len(cmd.items),
+                "accepted": accepted,
+                "tally": tally,
+                # Nothing left to screen (inline screening, or no item accepted): screened now.
+                "screened_at": None if waiting else now,
+            }
+            uow.repo.add_case_list(row)
+            if accepted and not waiting:
+                audit, event = case_lists.announce(row, tally, now)
+                uow.record(audit=[audit], events=[event])
             uow.commit(now)
         return results
 
@@ -451,6 +478,7 @@ class WelfareService:
             agg, ctx, _ = self._load(uow, case_id, now)
             tr.screen(ctx, agg)
             uow.save(agg)
+            self._left_screening(uow, [agg], now)
             uow.commit(now)
 
     def screen_many(self, case_ids: Sequence[str]) -> dict[str, str]:
@@ -483,6 +511,7 @@ class WelfareService:
         now = self.clock()
         out: dict[str, str] = {}
         quotas: dict[tuple[str, str], int] = {}
+        screened: list[CaseAggregate] = []
         with self._uow() as uow:
             for case_id in case_ids:
                 agg, ctx, _ = self._load(uow, case_id, now, quotas=quotas)
@@ -495,9 +524,37 @@ class WelfareService:
                 if key in quotas and agg.case.status.value not in LIVE_STATUSES:
                     quotas[key] -= 1  # rejected at screening: it no longer counts
                 uow.save(agg)
+                screened.append(agg)
                 out[case_id] = "screened"
+            self._left_screening(uow, screened, now)
             uow.commit(now)
         return out
+
+    def _left_screening(
+        self, uow: UnitOfWork, aggs: Sequence[CaseAggregate], now: datetime
+    ) -> None:
+        """Count these cases, just taken out of screening (and saved), in their lists' tallies;
+        announce each list none of whose cases is left in screening (`case_lists`).
+
+        The list rows are locked first, in id order, after every case of the transaction: the
+        read of the list's cases still in screening must follow the lock (see
+        `Repository.lock_case_lists`), so that of two transactions finishing the same list
+        exactly one finds none left.
+        """
+        by_list: dict[str, list[CaseAggregate]] = {}
+        for agg in aggs:
+            if agg.case.batch_id is not None and agg.case.status is not CaseStatus.SCREENING:
+                by_list.setdefault(agg.case.batch_id, []).append(agg)
+        if not by_list:
+            return
+        repo = uow.repo
+        for list_id, row in repo.lock_case_lists(by_list).items():
+            tally = case_lists.add_to_tally(row["tally"] or {}, by_list[list_id])
+            announce = row["screened_at"] is None and not repo.list_waiting(list_id)
+            repo.update_case_list(list_id, tally, now if announce else row["screened_at"])
+            if announce:
+                audit, event = case_lists.announce(row, tally, now)
+                uow.record(audit=[audit], events=[event])
 
     def _on_case(
         self,
@@ -519,8 +576,15 @@ class WelfareService:
                 uow, case_id, now, stages, task_id=task_id, actor_id=actor_id
             )
             assert actor is not None
+            screening = agg.case.status is CaseStatus.SCREENING
             apply(ctx, agg, actor)
-            uow.save_at_commit(agg)
+            if screening and agg.case.batch_id is not None:
+                # A list case withdrawn before screening: its list may have nothing left to
+                # screen now. Saved first, so that the list's read sees it gone.
+                uow.save(agg)
+                self._left_screening(uow, [agg], now)
+            else:
+                uow.save_at_commit(agg)
             uow.commit(now)
         return agg
 

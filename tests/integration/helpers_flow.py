@@ -17,6 +17,7 @@ from domain.adapters.repository import (
     AUDIT,
     BUDGET,
     CASE,
+    CASE_LIST,
     CLAIM_KEY,
     DECISION,
     DOCUMENT,
@@ -39,6 +40,7 @@ from tests.support import (
 
 WRITTEN_TABLES = {
     "case": CASE,
+    "case_list": CASE_LIST,
     "task": TASK,
     "decision": DECISION,
     "document": DOCUMENT,
