@@ -59,7 +59,7 @@ REPLAYED = "Idempotent-Replayed"
 class JsonBody:
     """An answer its route already serialised to JSON (a long list's, built item by item)."""
 
-    content: bytes
+    content: bytes | memoryview
 
 
 def _render(result: BaseModel | JsonBody, status: int) -> Response:

@@ -138,9 +138,12 @@ class BudgetOp:
     amount: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AuditIntent:
-    """An audit entry to append, before it gets its sequence number and hash link."""
+    """An audit entry to append, before it gets its sequence number and hash link.
+
+    Slotted: a campaign list holds two a member until its commit seals them.
+    """
 
     action: str
     entity_type: str

@@ -649,6 +649,12 @@ class Repository:
         elif agg.claim_keys_added:
             self.add_claim_keys(c.id, agg.claim_keys_added, new_case=agg.is_new)
 
+    def forget_rows(self) -> None:
+        """Forget the rows read or written so far: after a savepoint is rolled back they may
+        no longer be what the database holds, and `save` would leave out columns it must
+        write. The next save of a forgotten row writes every column."""
+        self._rows.clear()
+
     def _changed(self, kind: str, row: dict[str, Any]) -> dict[str, Any]:
         """The columns of `row` that differ from the same row as read or last written in this
         transaction (all of them if it was not read here).
@@ -657,7 +663,8 @@ class Repository:
         member, household, campaign and list indexes, a task's assignee index: about five of a
         command's ≈ 40 pages written at commit, for columns that never change after filing.
         The row is locked (PostgreSQL) or the database is (SQLite) from the read to the
-        commit, so the columns left out still hold the values read.
+        commit, so the columns left out still hold the values read — unless a savepoint was
+        rolled back in between, which is why its caller must `forget_rows`.
         """
         before = self._rows.get((kind, row["id"]))
         if before is None:

@@ -82,6 +82,19 @@ class UnitOfWork:
         self._audit.extend(audit)
         self._events.extend(events)
 
+    def write_events(self, now: datetime) -> None:
+        """Insert the outbox rows of the events queued so far, now, in this transaction.
+
+        For a long command (a campaign list) that would otherwise hold every event until
+        commit: outbox rows need no lock and no sequence, unlike audit entries, whose
+        sealing waits for commit and the audit-head lock. Their rows are the ones `commit`
+        would write (`available_at` is the `now` given, as there), and they commit or roll
+        back with the rest of the transaction.
+        """
+        events, self._events = self._events, []
+        for start in range(0, len(events), AUDIT_CHUNK):
+            self.repo.add_outbox(events[start : start + AUDIT_CHUNK], now)
+
     def commit(self, now: datetime) -> list[AuditEntry]:
         """Write what `save_at_commit` deferred, seal the audit entries, write them and the
         outbox events, and commit.

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from api.models import ListOut
 from domain.adapters.repository import AUDIT
 from tests.api.conftest import TestClient, bearer, problem
 from tests.api.helpers import budget, case, decide, new_doc, open_task, pay, submit
@@ -212,6 +213,29 @@ def test_disaster_withdrawal_releases_the_reserved_budget(client: TestClient, wo
     assert actions[-1] == "case.withdrawn"
 
 
+def test_a_malformed_list_is_refused_whole_naming_the_item_and_field(
+    client: TestClient, world: World
+) -> None:
+    season = world.campaign("tet", "TET-API-MALFORMED")
+    ok = person(world)
+    good = {"member_id": ok, "subtype": "standard", "event_date": TODAY.isoformat()}
+    items = [good, {**good, "event_date": "2026-02-30"}, {**good, "member_id": "bad id!"}]
+    body = {"policy": "tet", "unit_id": "CS-A", "campaign_id": season, "items": items}
+    r = client.post("/api/v1/case-lists", json=body, headers=bearer(world, "officer_a"))
+    out = problem(r, 422, "validation_error")
+    assert out["field"] == "items[1].event_date"
+    errors = out["errors"]
+    assert isinstance(errors, list)
+    assert [e["field"] for e in errors] == ["items[1].event_date", "items[2].member_id"]
+    assert {e["location"] for e in errors} == {"body"}
+    assert (
+        client.get(
+            "/api/v1/cases", params={"campaign_id": season}, headers=bearer(world, "officer_a")
+        ).json()["total"]
+        == 0
+    )
+
+
 def test_tet_list_with_accepted_flagged_and_refused_members_then_paid(
     client: TestClient, world: World
 ) -> None:
@@ -237,6 +261,8 @@ def test_tet_list_with_accepted_flagged_and_refused_members_then_paid(
     r = client.post("/api/v1/case-lists", json=body, headers=bearer(world, "officer_a"))
     assert r.status_code == 200, r.text
     out = r.json()
+    # Built item by item into one buffer, the answer is byte for byte the documented model's.
+    assert r.content == ListOut.model_validate(out).model_dump_json().encode()
     assert (out["accepted"], out["flagged"], out["refused"]) == (2, 1, 2)
     by_index = {i["index"]: i for i in out["items"]}
     assert [by_index[i]["outcome"] for i in range(5)] == [

@@ -8,10 +8,13 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from domain.adapters.repository import CASE, DOCUMENT
+from domain.adapters.repository import CASE, DOCUMENT, OUTBOX
+from domain.adapters.unit_of_work import UnitOfWork
 from domain.errors import InvalidRequest, PermissionDenied
+from domain.events import Event
+from domain.service import welfare
 from domain.service.commands import CaseItem, SubmitList
 from domain.service.queries import open_tasks, verify_audit
 from domain.service.welfare import ListItemResult
@@ -202,3 +205,48 @@ class TestATetListOfThirtyMembers(SharedWorld):
             submit_list(world, season, [item(m) for m in members], by="officer_c")
         assert cases_in(world, season) == []
         assert counts(world) == before  # not even the list's own audit entry
+
+
+def test_outbox_rows_written_during_a_list_are_exactly_its_kept_cases_events(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A list writes its outbox rows as it goes (every EVENTS_CHUNK events; here after every
+    item): the rows are the kept cases' events, in item order, and a refused item has none."""
+    monkeypatch.setattr(welfare, "EVENTS_CHUNK", 1)
+    season = world.campaign("tet", code("TET-LIST-OUTBOX"))
+    ok = [person(world) for _ in range(3)]
+    too_new = person(world, joined=TODAY - timedelta(days=30))
+    before = {e["seq"] for e in outbox(world)}
+    results = submit_list(world, season, [item(ok[0]), item(too_new), item(ok[1]), item(ok[2])])
+    assert [r.outcome for r in results] == ["accepted", "refused", "accepted", "accepted"]
+    rows = [e for e in outbox(world) if e["seq"] not in before]
+    kept = [r.case_id for r in results if r.case_id]
+    # Each case's events together, the cases in the list's order; one case's are the same
+    # kinds as a single submission's.
+    assert list(dict.fromkeys(e["case_id"] for e in rows)) == kept
+    kinds = [[e["type"] for e in rows if e["case_id"] == c] for c in kept]
+    single = world.submit("tet", "standard", person(world), campaign_id=season,
+                          form={"criterion": "low_income"})  # fmt: skip
+    assert kinds == [[e["type"] for e in outbox(world, case_id=single.case_id)]] * 3
+    assert all(e["status"] == "pending" for e in rows)
+
+
+def test_outbox_rows_written_before_commit_roll_back_with_the_list(world: World) -> None:
+    """What `write_events` inserted is part of the transaction: a list that fails after
+    writing some of its events leaves none (refused items and failed lists leave no trace)."""
+    now = world.service.clock()
+    before = counts(world)["outbox"]
+    written = -1
+
+    def fail_after_writing_events() -> None:
+        nonlocal written
+        with UnitOfWork(world.app.engine) as uow:
+            uow.record(events=[Event(type="case.submitted", occurred_at=now, data={"n": 1})])
+            uow.write_events(now)
+            written = uow.conn.execute(select(func.count()).select_from(OUTBOX)).scalar_one()
+            raise RuntimeError("the list failed after its events were written")
+
+    with pytest.raises(RuntimeError, match="after its events"):
+        fail_after_writing_events()
+    assert written == before + 1  # inserted in the transaction before it failed
+    assert counts(world)["outbox"] == before

@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import select
 
-from domain.adapters.migrate import alembic_config, upgrade
+from domain.adapters.migrate import alembic_config, script_head, upgrade
 from domain.adapters.repository import CASE, CASE_LIST, OUTBOX
 from domain.adapters.tables import metadata
 from domain.service.commands import CaseItem, SubmitList
@@ -32,6 +32,22 @@ def test_upgrade_twice_is_a_no_op(db: Database) -> None:
     with db.engine.connect() as conn:
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
     assert version == _head()
+
+
+def test_the_head_read_without_alembic_is_alembics() -> None:
+    # `upgrade` skips Alembic when the database is at this revision: it must be the head.
+    assert script_head() == _head()
+
+
+def test_a_database_at_an_older_revision_is_still_upgraded(db: Database) -> None:
+    upgrade(db.engine, "0003")
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0003"
+    upgrade(db.engine)
+    with db.engine.connect() as conn:
+        version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert (version, diff) == (_head(), [])
 
 
 def _head() -> str:

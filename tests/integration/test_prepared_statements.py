@@ -93,6 +93,22 @@ class TestSaveWritesOnlyWhatChanged:
             uow.repo.load_case(case_id)
             assert uow.repo._changed("case", dict(row)) == {}  # read here: nothing differs
 
+    def test_a_change_rolled_back_to_a_savepoint_is_written_again_after_forget_rows(
+        self, world: World, case_id: str
+    ) -> None:
+        with UnitOfWork(world.app.engine) as uow:
+            agg = uow.repo.load_case(case_id)
+            savepoint = uow.conn.begin_nested()
+            agg.case.current_step = "moved"
+            uow.repo.save(agg)
+            savepoint.rollback()  # the database holds the old step and version again
+            uow.repo.forget_rows()
+            agg.case.version -= 1  # as the aggregate would be rebuilt from the database
+            uow.repo.save(agg)  # the same change: `save` must not think it is written
+            uow.conn.commit()
+        with UnitOfWork(world.app.engine) as uow:
+            assert uow.repo.load_case(case_id).case.current_step == "moved"
+
     def test_a_stale_version_is_still_a_conflict(self, world: World, case_id: str) -> None:
         with UnitOfWork(world.app.engine) as uow:
             stale = uow.repo.load_case(case_id)
