@@ -18,6 +18,7 @@ office address), then is locked the same way. A success clears the username's co
 """
 
 import math
+import threading
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
@@ -64,9 +65,28 @@ def hasher() -> PasswordHash:
     return PasswordHash.recommended()
 
 
+# One argon2 computation at a time in a process. Each takes 64 MiB for its moment (the
+# recommended memory cost), and concurrent log-ins stacked them: three at once took an API
+# worker from 105 to 298 MB (bench/NOTES.md, session 4). Argon2 is CPU work, so on two cores
+# this costs at most half of a log-in burst's throughput (≈ 20 log-ins a second a worker). A
+# waiting log-in holds a request thread; a flood of them is what the per-user and per-address
+# throttle is for.
+_ARGON2_SLOT = threading.Lock()
+
+
+def _hash(password: str) -> str:
+    with _ARGON2_SLOT:
+        return hasher().hash(password)
+
+
+def _verify(password: str, stored: str) -> bool:
+    with _ARGON2_SLOT:
+        return hasher().verify(password, stored)
+
+
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
-    return hasher().hash("not-a-password: equalises the time of unknown users")
+    return _hash("not-a-password: equalises the time of unknown users")
 
 
 def check_password_policy(password: str) -> None:
@@ -80,7 +100,7 @@ def check_password_policy(password: str) -> None:
 
 def hash_password(password: str) -> str:
     check_password_policy(password)
-    return hasher().hash(password)
+    return _hash(password)
 
 
 def set_password(
@@ -163,7 +183,7 @@ def create_account(
         )
     with admin.s.engine.connect().execution_options(**READ_ONLY) as conn:
         Repository(conn).unit(unit_id)
-    hashed = hasher().hash(password)
+    hashed = _hash(password)
     account_id = admin.add_account(
         actor_id,
         username=username,
@@ -249,7 +269,7 @@ def authenticate(
         raise LoginThrottled(wait)
     stored = row["password_hash"] if row is not None else None
     # Always verify something: an unknown user costs the same time as a wrong password.
-    ok = hasher().verify(password, stored or _dummy_hash())
+    ok = _verify(password, stored or _dummy_hash())
     if ok and row is not None and stored and row["active"]:
         if counted:
             with service.engine.begin() as conn:
