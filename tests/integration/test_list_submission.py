@@ -219,7 +219,11 @@ def test_outbox_rows_written_during_a_list_are_exactly_its_kept_cases_events(
     before = {e["seq"] for e in outbox(world)}
     results = submit_list(world, season, [item(ok[0]), item(too_new), item(ok[1]), item(ok[2])])
     assert [r.outcome for r in results] == ["accepted", "refused", "accepted", "accepted"]
-    rows = [e for e in outbox(world) if e["seq"] not in before]
+    written = [e for e in outbox(world) if e["seq"] not in before]
+    # Last, at commit: the list's own digest event (inline screening left nothing waiting).
+    assert [e["type"] for e in written if e["case_id"] is None] == ["case_list.screened"]
+    assert written[-1]["type"] == "case_list.screened"
+    rows = written[:-1]
     kept = [r.case_id for r in results if r.case_id]
     # Each case's events together, the cases in the list's order; one case's are the same
     # kinds as a single submission's.
