@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -268,7 +269,10 @@ SET_BASED_ROWS = 8
 """From this many rows of one kind a PostgreSQL write goes set-based (a command writes 1–4)."""
 
 
+@lru_cache(maxsize=1024)
 def _utc_text(v: datetime | None) -> str | None:
+    # Cached: a batch's rows share a few times (every outbox row of a sweep carries its `now`
+    # twice). Equal aware times are the same instant, whichever offset the text carries.
     if v is None:
         return None
     if v.tzinfo is None:  # as UTCDateTime refuses it
