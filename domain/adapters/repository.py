@@ -779,7 +779,9 @@ class Repository:
         """Save several changed aggregates with one statement per kind of row (the SLA sweep).
 
         The same writes as `save` for each, batched: each executemany costs about what one
-        single-row statement does. The version check still covers every case row.
+        single-row statement does (on PostgreSQL each kind is one set-based statement). The
+        version check still covers every case row; inside a `batch()` it is tested when the
+        batch ends.
         """
         if not self.conn.dialect.supports_sane_multi_rowcount or any(a.is_new for a in aggs):
             for agg in aggs:
@@ -793,10 +795,10 @@ class Repository:
             cases.append(row)
         x = self.x
         if self.postgres:
-            matched = x.execute_many(_PG_UPD_CASES.stmt, [_PG_UPD_CASES.params(cases)])
-        else:
-            matched = x.execute_many(_UPD_CASE, cases)
-        if cases and matched != len(cases):
+            if cases:  # inside a batch the count is tested when it ends
+                stmt = _PG_UPD_CASES.stmt
+                x.check(stmt, _PG_UPD_CASES.params(cases), len(cases), Conflict("stale_case"))
+        elif cases and x.execute_many(_UPD_CASE, cases) != len(cases):
             raise Conflict("stale_case")
         for agg in aggs:
             agg.case.version += 1

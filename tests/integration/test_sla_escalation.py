@@ -4,13 +4,15 @@ Working-day clocks skip weekends and Tết; the disaster fast track counts calen
 return for information pauses the approver's clock; an unanswered return expires the case.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Text, cast, select
+from sqlalchemy import Text, cast, select, update
 
-from domain.adapters.repository import CASE
+from domain.adapters.repository import CASE, Repository
 from domain.errors import Conflict, PermissionDenied
+from domain.model import CaseAggregate
 from domain.service.queries import case_status, open_tasks, verify_audit
 from tests.integration.helpers_flow import (
     audit_actions,
@@ -212,6 +214,63 @@ class TestTheLadderOnADisasterReview:
             )
             assert _stored_form(world, c) == form  # the case row rewritten, its JSON unchanged
             assert case_status(world.app.engine, c)["flags"] == ["SLA"]  # type: ignore[index]
+
+    def test_two_sweeps_at_once_escalate_each_task_exactly_once(
+        self, world: World, event: str
+    ) -> None:
+        subs = [
+            world.submit("disaster", "house_damaged", person(world), campaign_id=event)
+            for _ in range(12)
+        ]
+        at = self.ESCALATE + SECOND
+        world.clock.now = at
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(lambda _: world.service.escalate_due(at), range(2)))
+        assert sum(r.changed for r in results) == 12
+        assert len(audit_actions(world, "task.escalated")) == 12
+        for s in subs:
+            assert events_of(world, s.case_id)[-3:] == [
+                "task.reminder",
+                "task.overdue",
+                "task.escalated",
+            ]
+        assert verify_audit(world.app.engine).ok
+
+    def test_a_batch_whose_case_changed_under_it_is_rolled_back_and_retried_case_by_case(
+        self, world: World, event: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        subs = [
+            world.submit("disaster", "house_damaged", person(world), campaign_id=event)
+            for _ in range(9)
+        ]
+        victim = subs[4].case_id
+        load_cases = Repository.load_cases
+        bumped: list[str] = []
+
+        def load_then_bump(repo: Repository, case_ids: list[str]) -> dict[str, CaseAggregate]:
+            # A write that slipped in after the batch read its cases: the version check of the
+            # batch's case rows must catch it (on PostgreSQL when the batch's writes end).
+            found = load_cases(repo, case_ids)
+            if victim in found and not bumped:
+                bumped.append(victim)
+                repo.conn.execute(
+                    update(CASE).where(CASE.c.id == victim).values(version=CASE.c.version + 1)
+                )
+            return found
+
+        monkeypatch.setattr(Repository, "load_cases", load_then_bump)
+        before = counts(world)
+        result = sweep(world, self.ESCALATE + SECOND)
+        assert bumped == [victim]
+        assert (result.examined, result.changed) == (9, 9)
+        # The failed batch left nothing: one entry and three events per task, not more.
+        assert len(audit_actions(world, "task.escalated")) == 9
+        after = counts(world)
+        assert after["outbox"] - before["outbox"] == 27
+        # Every case row has the sweep's write, the changed one's too (retried on its own).
+        for s in subs:
+            assert case_status(world.app.engine, s.case_id)["flags"] == ["SLA"]  # type: ignore[index]
+        assert verify_audit(world.app.engine).ok
 
     def test_a_second_sweep_at_the_same_time_changes_nothing(
         self, world: World, event: str
