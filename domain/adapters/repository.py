@@ -295,6 +295,11 @@ def _json_encoder(col: Any) -> Any:
     return None
 
 
+def _is_text(type_: Any) -> bool:
+    # String and Text, or a decorator of one (SQLModel's AutoString)
+    return isinstance(getattr(type_, "impl_instance", type_), String)
+
+
 def _recordset(table: Table, names: Sequence[str]) -> tuple[str, str]:
     """The `json_to_recordset` column list, and the SELECT list casting JSON columns back."""
     dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
@@ -304,6 +309,11 @@ def _recordset(table: Table, names: Sequence[str]) -> tuple[str, str]:
         if isinstance(col.type, JSON):
             decl.append(f"{name} TEXT")
             out.append(f"CAST(v.{name} AS JSON)")
+        elif _is_text(col.type):
+            # No length here: an over-long value must fail on the column's own type (as an
+            # INSERT of it would), not be cut to fit by the record's.
+            decl.append(f"{name} TEXT")
+            out.append(f"v.{name}")
         else:
             decl.append(f"{name} {col.type.compile(dialect=dialect)}")
             out.append(f"v.{name}")
