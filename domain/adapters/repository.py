@@ -733,12 +733,12 @@ class Repository:
         ids = sorted(set(case_ids))
         if not ids:
             return {}
-        found: Sequence[Sequence[RowLike]]
+        found: Sequence[Iterable[RowLike]]
         if self.postgres:
             found = self.x.rows_many([(q, {"b_ids": ids}) for q in _OF_ID_ARRAY])
-        else:
+        else:  # streamed, as before: SQLite pays no round trip per statement
             key = {"b_ids": ids}
-            found = [list(self.conn.execute(q, key).mappings()) for q in _OF_IDS]
+            found = [self.conn.execute(q, key).mappings() for q in _OF_IDS]
         cases, tasks, decisions, documents, payments = found
         out = {r["id"]: CaseAggregate(case=case_from_row(r)) for r in cases}
         for r in tasks:
