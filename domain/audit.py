@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -62,8 +63,11 @@ def canonical_json(value: Any) -> bytes:
     ).encode("utf-8")
 
 
+@lru_cache(maxsize=256)
 def format_time(at: datetime) -> str:
-    """UTC, microseconds, 'Z': the one textual form of a timestamp inside the chain."""
+    """UTC, microseconds, 'Z': the one textual form of a timestamp inside the chain.
+
+    Cached: the entries of one commit share their time (a sweep seals a thousand)."""
     if at.tzinfo is None:
         raise ValueError("audit timestamps must be timezone-aware")
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -282,7 +282,11 @@ class Prepared:
     def _take_prefetched(self, stmt: Executable, params: Mapping[str, Any]) -> list[Row] | None:
         if not self._prefetched:
             return None
-        return self._prefetched.pop((id(stmt), tuple(sorted(params.items()))), None)
+        try:
+            key = (id(stmt), tuple(sorted(params.items())))
+            return self._prefetched.pop(key, None)
+        except TypeError:  # a list parameter (an array): never prefetched
+            return None
 
     def first(self, stmt: Executable, params: Mapping[str, Any]) -> Row | None:
         found = self.rows(stmt, params)

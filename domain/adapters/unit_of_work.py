@@ -28,6 +28,7 @@ class UnitOfWork:
         self._audit: list[AuditIntent] = []
         self._events: list[Event] = []
         self._at_commit: list[CaseAggregate] = []
+        self._many_at_commit: list[CaseAggregate] = []
         self.committed: list[AuditEntry] = []
 
     def __enter__(self) -> "UnitOfWork":
@@ -73,8 +74,17 @@ class UnitOfWork:
         self._take_records(agg)
 
     def save_many(self, aggs: Sequence[CaseAggregate]) -> None:
-        """Save several aggregates in batched statements; audit and events keep their order."""
-        self.repo.save_many(aggs)
+        """Save several aggregates in batched statements; audit and events keep their order.
+
+        On PostgreSQL the rows are written by `commit`, after the audit head is locked and
+        without waiting for them: the server updates the rows while the entries are sealed
+        (the SLA sweep's batches; nothing is read after saving). A failed version check then
+        surfaces from `commit`, before the COMMIT is sent.
+        """
+        if self.repo.postgres:
+            self._many_at_commit.extend(aggs)
+        else:
+            self.repo.save_many(aggs)
         for agg in aggs:
             self._take_records(agg)
 
@@ -96,13 +106,14 @@ class UnitOfWork:
             self.repo.add_outbox(events[start : start + AUDIT_CHUNK], now)
 
     def commit(self, now: datetime) -> list[AuditEntry]:
-        """Write what `save_at_commit` deferred, seal the audit entries, write them and the
-        outbox events, and commit.
+        """Write what `save_at_commit` and `save_many` deferred, seal the audit entries, write
+        them and the outbox events, and commit.
 
         Returns the sealed entries of a small commit (≤ AUDIT_CHUNK; a dossier reads its one
         entry back). A big one — a campaign list — returns [] rather than hold them all.
         """
         seq, head = 0, ""
+        many, self._many_at_commit = self._many_at_commit, []
         # The deferred aggregates' writes and the head lock in one round trip; their checks
         # are tested when this batch ends, before anything is sealed or committed.
         with self.repo.x.batch():
@@ -110,7 +121,22 @@ class UnitOfWork:
                 self.repo.save(agg)
             if self._audit:
                 seq, head = self.repo.lock_audit_head()
+            if many:
+                # Sent after the head's answer and not waited for: the server writes the
+                # batch's rows while the entries are sealed and sent behind them. The version
+                # checks are tested when this batch ends, so the COMMIT goes after it.
+                self.repo.save_many(many)
+                self._write_records(seq, head, now, commit=False)
         self._at_commit.clear()
+        if many:
+            self.tx.commit()
+        else:
+            self._write_records(seq, head, now, commit=True)
+        return self.committed
+
+    def _write_records(self, seq: int, head: str, now: datetime, *, commit: bool) -> None:
+        """Seal the audit entries after `seq`/`head`, write them and the outbox events, and
+        (if `commit`) COMMIT in the same batch."""
         keep = len(self._audit) <= AUDIT_CHUNK
         # Taken out and consumed as they are written, AUDIT_CHUNK at a time: a 10,000-member
         # list's intents, sealed entries and INSERT rows are never all held at once (≈ 17 kB
@@ -119,7 +145,8 @@ class UnitOfWork:
         events, self._events = self._events, []
         intents.reverse()  # popped from the end, in order
         # The entries, the events and the COMMIT go in one round trip on PostgreSQL (a batch
-        # with no row-count checks, so nothing is left to test after the commit).
+        # with no row-count checks, so nothing is left to test after the commit). Inside the
+        # batch of `commit` with deferred `save_many` rows, it joins that batch, no COMMIT.
         with self.repo.x.batch():
             while intents:
                 chunk: list[AuditEntry] = []
@@ -147,8 +174,8 @@ class UnitOfWork:
                     self.committed = chunk
             for start in range(0, len(events), AUDIT_CHUNK):
                 self.repo.add_outbox(events[start : start + AUDIT_CHUNK], now)
-            self.tx.commit()
-        return self.committed
+            if commit:
+                self.tx.commit()
 
 
 __all__ = ["DomainError", "UnitOfWork"]

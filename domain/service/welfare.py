@@ -761,6 +761,7 @@ class WelfareService:
         today = at.astimezone(VN_TZ).date()
         with self._uow() as uow:
             aggs = uow.repo.load_cases(list(batch))
+            uow.repo.read_ancestries((a.case.unit_id for a in aggs.values()), today)
             ancestry: dict[str, dict[OrgLevel, str]] = {}
             to_save: list[CaseAggregate] = []
             for case_id, task_ids in batch.items():

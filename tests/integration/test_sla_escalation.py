@@ -4,11 +4,15 @@ Working-day clocks skip weekends and Tết; the disaster fast track counts calen
 return for information pauses the approver's clock; an unanswered return expires the case.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import Text, cast, select, update
 
+from domain.adapters.repository import CASE, Repository
 from domain.errors import Conflict, PermissionDenied
+from domain.model import CaseAggregate
 from domain.service.queries import case_status, open_tasks, verify_audit
 from tests.integration.helpers_flow import (
     audit_actions,
@@ -34,6 +38,14 @@ def event(world: World) -> str:
 def sweep(world: World, at):  # type: ignore[no-untyped-def]
     world.clock.now = at
     return world.service.escalate_due(at)
+
+
+def _stored_form(world: World, case_id: str) -> str:
+    """The case's form as the database holds it (the JSON text, not the parsed value)."""
+    with world.app.engine.connect() as conn:
+        return str(
+            conn.execute(select(cast(CASE.c.form, Text)).where(CASE.c.id == case_id)).scalar_one()
+        )
 
 
 def events_of(world: World, case_id: str) -> list[str]:
@@ -150,6 +162,115 @@ class TestTheLadderOnADisasterReview:
             "task.overdue",
             "task.escalated",
         ]
+
+    def test_a_sweep_of_many_cases_stores_exactly_what_it_escalated(
+        self, world: World, event: str
+    ) -> None:
+        # Nine cases in one batch: nine task.escalated entries and 27 ladder events, which on
+        # PostgreSQL go set-based (one statement per kind of row, from a JSON array).
+        subs = [
+            world.submit("disaster", "house_damaged", person(world), campaign_id=event)
+            for _ in range(9)
+        ]
+        ids = [s.case_id for s in subs]
+        before = {c: (world.task(c), _stored_form(world, c)) for c in ids}
+        at = self.ESCALATE + timedelta(days=3, microseconds=123_457)
+        result = sweep(world, at)
+        assert (result.examined, result.changed) == (9, 9)
+        ladder = [
+            e
+            for e in outbox(world)
+            if e["type"] in ("task.reminder", "task.overdue", "task.escalated")
+        ]
+        # Each case's three events in order, one case after another (the outbox's serial is
+        # the delivery order).
+        assert [e["type"] for e in ladder] == [
+            "task.reminder",
+            "task.overdue",
+            "task.escalated",
+        ] * 9
+        assert [e["case_id"] for e in ladder[::3]] == [e["case_id"] for e in ladder[2::3]]
+        assert sorted(e["case_id"] for e in ladder[::3]) == sorted(ids)
+        for e in ladder:
+            task = before[e["case_id"]][0]
+            assert e["data"]["task"] == task["id"]
+            assert (e["occurred_at"], e["available_at"], e["status"]) == (at, at, "pending")
+        assert {(e["data"]["role"], e["data"]["unit"]) for e in ladder[2::3]} == {
+            ("province_president", "LC")
+        }
+        entries = audit_actions(world, "task.escalated")
+        assert len(entries) == 9
+        assert all(a["at"] == at for a in entries)
+        assert verify_audit(world.app.engine).ok
+        for c in ids:
+            old, form = before[c]
+            new = world.task(c)
+            changed = {k for k in old if old[k] != new[k]}
+            assert changed == {"role", "level", "org_unit_id", "escalation", "next_check_at"}
+            assert (new["role"], new["org_unit_id"], new["next_check_at"]) == (
+                "province_president",
+                "LC",
+                None,
+            )
+            assert _stored_form(world, c) == form  # the case row rewritten, its JSON unchanged
+            assert case_status(world.app.engine, c)["flags"] == ["SLA"]  # type: ignore[index]
+
+    def test_two_sweeps_at_once_escalate_each_task_exactly_once(
+        self, world: World, event: str
+    ) -> None:
+        subs = [
+            world.submit("disaster", "house_damaged", person(world), campaign_id=event)
+            for _ in range(12)
+        ]
+        at = self.ESCALATE + SECOND
+        world.clock.now = at
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(lambda _: world.service.escalate_due(at), range(2)))
+        assert sum(r.changed for r in results) == 12
+        assert len(audit_actions(world, "task.escalated")) == 12
+        for s in subs:
+            assert events_of(world, s.case_id)[-3:] == [
+                "task.reminder",
+                "task.overdue",
+                "task.escalated",
+            ]
+        assert verify_audit(world.app.engine).ok
+
+    def test_a_batch_whose_case_changed_under_it_is_rolled_back_and_retried_case_by_case(
+        self, world: World, event: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        subs = [
+            world.submit("disaster", "house_damaged", person(world), campaign_id=event)
+            for _ in range(9)
+        ]
+        victim = subs[4].case_id
+        load_cases = Repository.load_cases
+        bumped: list[str] = []
+
+        def load_then_bump(repo: Repository, case_ids: list[str]) -> dict[str, CaseAggregate]:
+            # A write that slipped in after the batch read its cases: the version check of the
+            # batch's case rows must catch it (on PostgreSQL when the batch's writes end).
+            found = load_cases(repo, case_ids)
+            if victim in found and not bumped:
+                bumped.append(victim)
+                repo.conn.execute(
+                    update(CASE).where(CASE.c.id == victim).values(version=CASE.c.version + 1)
+                )
+            return found
+
+        monkeypatch.setattr(Repository, "load_cases", load_then_bump)
+        before = counts(world)
+        result = sweep(world, self.ESCALATE + SECOND)
+        assert bumped == [victim]
+        assert (result.examined, result.changed) == (9, 9)
+        # The failed batch left nothing: one entry and three events per task, not more.
+        assert len(audit_actions(world, "task.escalated")) == 9
+        after = counts(world)
+        assert after["outbox"] - before["outbox"] == 27
+        # Every case row has the sweep's write, the changed one's too (retried on its own).
+        for s in subs:
+            assert case_status(world.app.engine, s.case_id)["flags"] == ["SLA"]  # type: ignore[index]
+        assert verify_audit(world.app.engine).ok
 
     def test_a_second_sweep_at_the_same_time_changes_nothing(
         self, world: World, event: str
