@@ -18,8 +18,9 @@ a column default, an expanding IN list, RETURNING — runs through `Connection.e
 the command path's statements are written to avoid them (IN lists of constants are inline).
 """
 
+import copy
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, NoReturn, cast
 
@@ -45,6 +46,23 @@ class Compiled:
     keys: tuple[str, ...]
     results: tuple[Processor | None, ...]
     any_result_processor: bool
+
+
+def _positional(dialect: Dialect) -> Dialect:
+    """The dialect to compile for: on PostgreSQL a copy of the engine's with positional `%s`
+    placeholders, whose parameters go to psycopg as a tuple — ≈ 5 µs less client CPU a
+    statement than a dict it must match to the placeholders' names (≈ 23 statements a
+    command). The copy shares the engine dialect's types, so the bind and result processors
+    are the same, and `%` is doubled in both styles. Kept on the dialect: it lives as long."""
+    if dialect.name != "postgresql" or dialect.positional:
+        return dialect
+    found: Dialect | None = getattr(dialect, "_welfare_positional", None)
+    if found is None:
+        found = copy.copy(dialect)
+        found.paramstyle = "format"
+        found.positional = True
+        dialect._welfare_positional = found  # type: ignore[attr-defined]
+    return found
 
 
 _CACHE: dict[tuple[int, str, frozenset[str]], Compiled | None] = {}
@@ -107,14 +125,22 @@ class Prepared:
     `batch()` sends the statements run inside it together: on PostgreSQL in pipeline mode, one
     round trip instead of one each (a command's writes were ten); on SQLite, where a statement
     costs no round trip, it changes nothing.
+
+    The pipeline is opened by the first statement that need not be answered at once, and
+    closed — which is the round trip: psycopg sends a Sync on leaving pipeline mode and waits
+    for it, even when nothing is pending — by the first read that must be answered, or by the
+    batch's end. Every round trip is thus one that something waits for. (Syncing inside an
+    open pipeline and leaving it later cost two: ≈ 4.9 extra round trips a command.)
     """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.dialect = conn.dialect
+        self._compiling = _positional(conn.dialect)
         self._dbapi: Any = None
         self._can_pipeline = conn.dialect.name == "postgresql"
         self._pipeline: Any = None
+        self._pipeline_cm: Any = None  # the context manager that opened `_pipeline`
         self._checks: list[tuple[Any, int, Exception]] | None = None
         self._held: list[Any] = []  # cursors whose results arrive when the pipeline syncs
         # Cursors whose results have been read, for the next statements: a new psycopg cursor
@@ -127,7 +153,7 @@ class Prepared:
         try:
             return _CACHE[key]
         except KeyError:
-            found = _CACHE[key] = _compile(stmt, self.dialect, names)
+            found = _CACHE[key] = _compile(stmt, self._compiling, names)
             if found is None:
                 _FALLBACK_REFS.append(stmt)  # keeps its id from being reused, as Compiled does
             return found
@@ -154,7 +180,10 @@ class Prepared:
         self.conn._handle_dbapi_exception(err, sql, params, cur, None)
         raise AssertionError("unreachable: the handler always raises") from err
 
-    def _run(self, c: Compiled, params: Any, many: bool) -> Any:
+    def _run(self, c: Compiled, params: Any, many: bool, *, queue: bool = False) -> Any:
+        """Execute; with `queue`, inside a batch on PostgreSQL, into the (opened) pipeline."""
+        if queue and self._checks is not None and self._can_pipeline and self._pipeline is None:
+            self._open_pipeline()
         cur = self._free.pop() if self._free else self._connection().cursor()
         try:
             if many:
@@ -166,20 +195,41 @@ class Prepared:
             self._raise(err, c.sql, params, cur)
         return cur
 
-    def _sync(self) -> None:
-        """Wait for every statement sent so far (a result or an error is needed now)."""
-        if self._pipeline is None:
-            return
+    def _open_pipeline(self) -> None:
+        cm = self._connection().pipeline()
         try:
-            self._pipeline.sync()
+            self._pipeline = cm.__enter__()
+        except self.dialect.loaded_dbapi.Error as err:
+            self._raise(err, None, None, None)
+        self._pipeline_cm = cm
+
+    def _sync(self) -> None:
+        """Wait for every statement sent so far (a result or an error is needed now): leave
+        the pipeline, if one is open — one round trip."""
+        cm = self._pipeline_cm
+        if cm is None:
+            return
+        self._pipeline = self._pipeline_cm = None
+        try:
+            cm.__exit__(None, None, None)
         except self.dialect.loaded_dbapi.Error as err:
             self._raise(err, None, None, None)
 
+    def _abandon_pipeline(self, exc: BaseException) -> None:
+        """Leave the pipeline after an error in the block: the block's error is the one seen
+        (psycopg logs one of its own leaving the pipeline, and the transaction rolls back)."""
+        cm = self._pipeline_cm
+        if cm is None:
+            return
+        self._pipeline = self._pipeline_cm = None
+        with suppress(Exception):  # the connection is rolled back or invalidated next
+            cm.__exit__(type(exc), exc, exc.__traceback__)
+
     def _fallback(self, stmt: Executable, params: Any) -> Any:
-        if self._pipeline is not None:
-            # SQLAlchemy reads a cursor's description as soon as it has executed, which a
-            # pipelined statement does not have yet: it would see no rows.
-            raise RuntimeError(f"not a prepared statement, cannot run in a batch: {stmt}")
+        # SQLAlchemy reads a cursor's description as soon as it has executed, which a
+        # pipelined statement does not have yet (it would see no rows): what was queued is
+        # sent first, and the statement runs on its own.
+        self._sync()
         return self.conn.execute(stmt, params)
 
     @contextmanager
@@ -194,17 +244,12 @@ class Prepared:
             return
         self._checks = []
         try:
-            if self._can_pipeline:
-                try:
-                    with self._connection().pipeline() as pipeline:
-                        self._pipeline = pipeline
-                        yield
-                except self.dialect.loaded_dbapi.Error as err:
-                    self._raise(err, None, None, None)
-                finally:
-                    self._pipeline = None
-            else:
+            try:
                 yield
+            except BaseException as exc:
+                self._abandon_pipeline(exc)
+                raise
+            self._sync()
             failed = next((e for cur, n, e in self._checks if cur.rowcount != n), None)
             self._free.extend(self._held)  # every result has arrived: reusable
             self._held.clear()
@@ -232,19 +277,31 @@ class Prepared:
             for r in raw
         ]
 
-    def prefetch(self, queries: Sequence[tuple[Executable, Mapping[str, Any]]]) -> None:
+    def prefetch(self, queries: Sequence[tuple[Executable, Mapping[str, Any]]]) -> list[Any]:
         """Read these now, together (one round trip on PostgreSQL), for the `rows` calls that
         will ask for them — each answer is handed out once. On SQLite, where a read costs no
         round trip, it does nothing. Only for reads nothing in between can change (the same
-        transaction writes nothing before asking for them)."""
+        transaction writes nothing before asking for them). A read whose answer is already
+        held is not sent again. Returns the keys of the answers read, for `drop_prefetched`."""
         if not self._can_pipeline or not queries:
-            return
-        for (stmt, params), found in zip(queries, self.rows_many(queries), strict=True):
-            self._prefetched[(id(stmt), tuple(sorted(params.items())))] = found
+            return []
+        todo = {}
+        for stmt, params in queries:
+            key = (id(stmt), tuple(sorted(params.items())))
+            if key not in self._prefetched:
+                todo[key] = (stmt, params)
+        for key, found in zip(todo, self.rows_many(list(todo.values())), strict=True):
+            self._prefetched[key] = found
+        return list(todo)
 
-    def drop_prefetched(self) -> None:
-        """Forget prefetched answers nobody asked for: a later read must see later writes."""
-        self._prefetched.clear()
+    def drop_prefetched(self, keys: Sequence[Any] | None = None) -> None:
+        """Forget prefetched answers nobody asked for (those of `keys`, or all): a later read
+        must see later writes."""
+        if keys is None:
+            self._prefetched.clear()
+            return
+        for key in keys:
+            self._prefetched.pop(key, None)
 
     def rows(self, stmt: Executable, params: Mapping[str, Any]) -> list[Row]:
         """Every row, as dicts keyed by the selected columns' keys."""
@@ -264,13 +321,13 @@ class Prepared:
         out = [self._take_prefetched(stmt, params) for stmt, params in queries]
         todo = [(i, q) for i, q in enumerate(queries) if out[i] is None]
         compiled = [self._lookup(stmt, frozenset(params)) for _, (stmt, params) in todo]
-        if not self._can_pipeline or any(c is None for c in compiled):
+        if not self._can_pipeline or len(todo) == 1 or any(c is None for c in compiled):
             for i, (stmt, params) in todo:
                 out[i] = self.rows(stmt, params)
         elif todo:
             with self.batch():
                 sent = [
-                    (i, c, self._run(c, self._params(c, params), False))
+                    (i, c, self._run(c, self._params(c, params), False, queue=True))
                     for (i, (_, params)), c in zip(todo, compiled, strict=True)
                     if c is not None
                 ]
@@ -278,6 +335,23 @@ class Prepared:
                 for i, c, cur in sent:
                     out[i] = self._fetch(c, cur)
         return [found if found is not None else [] for found in out]
+
+    def queue_commit(self) -> bool:
+        """COMMIT behind the statements a batch has queued, sent with them when the batch
+        ends (one round trip, not two: psycopg's own commit syncs inside the pipeline, and
+        leaving it syncs again). True if queued: the transaction's own commit then finds the
+        server idle and sends nothing. False (nothing queued, or SQLite): commit as usual."""
+        if self._pipeline is None:
+            return False
+        cur = self._free.pop() if self._free else self._connection().cursor()
+        try:
+            # An earlier statement's error may surface here: psycopg reads what has arrived.
+            cur.execute("COMMIT")
+        except self.dialect.loaded_dbapi.Error as err:
+            cur.close()
+            self._raise(err, "COMMIT", None, cur)
+        self._held.append(cur)
+        return True
 
     def _take_prefetched(self, stmt: Executable, params: Mapping[str, Any]) -> list[Row] | None:
         if not self._prefetched:
@@ -307,7 +381,7 @@ class Prepared:
             if self._fallback(stmt, dict(params)).rowcount != expected:
                 raise error
             return
-        cur = self._run(c, self._params(c, params), False)
+        cur = self._run(c, self._params(c, params), False, queue=True)
         if self._checks is not None and self._pipeline is not None:
             self._checks.append((cur, expected, error))
             self._held.append(cur)
@@ -328,9 +402,9 @@ class Prepared:
         if c is None:
             return int(self._fallback(stmt, [dict(p) for p in params]).rowcount)
         if len(params) == 1:  # psycopg's executemany costs a pipeline of its own
-            cur = self._run(c, self._params(c, params[0]), False)
+            cur = self._run(c, self._params(c, params[0]), False, queue=True)
         else:
-            cur = self._run(c, [self._params(c, p) for p in params], True)
+            cur = self._run(c, [self._params(c, p) for p in params], True, queue=True)
         if self._pipeline is not None:
             self._held.append(cur)
             return -1

@@ -940,8 +940,8 @@ class Repository:
         account_on: tuple[str, date] | None,
     ) -> Iterator[None]:
         """Read a command's facts in one go (one round trip on PostgreSQL, nothing on SQLite):
-        the member and memberships, the history when `household_key` is given, the org chain,
-        and the acting account with its roles. The calls inside the block get these answers;
+        the member and memberships, the history when `household_key` is given, the org chain
+        and the unit's row, and the acting account with its roles. The calls inside the block get these answers;
         what they do not ask for is dropped when it ends.
         """
         member = {"b_id": member_id}
@@ -950,9 +950,11 @@ class Repository:
             (_SEL_MEMBERSHIPS, member),
         ]
         if household_key is not None:
-            reads.append((_SEL_HISTORY, {"b_member": member_id, "b_hh": household_key}))
+            reads.append(_history_read(member_id, household_key))
         if unit_on not in self._ancestry:
             reads.append((_SEL_ANCESTRY, {"b_unit": unit_on[0], "b_on": unit_on[1]}))
+        if unit_on[0] not in self._units:
+            reads.append((_SEL_UNIT, {"b_id": unit_on[0]}))
         if account_on is not None:
             account = {"b_id": account_on[0]}
             reads += [(_SEL_ACCOUNT, account), (_SEL_GRANTS, {**account, "b_on": account_on[1]})]
@@ -962,12 +964,47 @@ class Repository:
         finally:
             self.x.drop_prefetched()
 
+    @contextmanager
+    def prefetching_facts(
+        self,
+        *,
+        history: tuple[str, str] | None,
+        claim_keys: Iterable[str],
+        documents: tuple[Iterable[str], str] | None,
+        duplicates_of: MemberFacts | None,
+        budget: BudgetKey | None,
+        quota: tuple[str, str, str | None] | None,
+    ) -> Iterator[None]:
+        """The rule facts that depend on the first ones (the member, the org chain), read in
+        one go — one round trip on PostgreSQL, nothing on SQLite — for the `history`,
+        `taken_claim_keys`, `reused_documents`, `duplicate_persons`, `budget_available` and
+        `quota_used` calls inside the block, with the arguments given here. Answers an
+        enclosing `prefetching` block already holds are not read again; those read here and
+        not asked for are dropped when the block ends (the enclosing block's are kept).
+        """
+        reads: list[tuple[Any, dict[str, Any]]] = []
+        if history is not None:
+            reads.append(_history_read(*history))
+        reads += _claim_key_reads(claim_keys)
+        if documents is not None:
+            reads += _reused_document_reads(*documents)
+        if duplicates_of is not None:
+            reads.append(_duplicates_read(duplicates_of))
+        if budget is not None:
+            reads.append(_budget_read(budget))
+        if quota is not None:
+            reads.append(_quota_read(*quota))
+        taken = self.x.prefetch(reads)
+        try:
+            yield
+        finally:
+            self.x.drop_prefetched(taken)
+
     def history(
         self, member_id: str, household_key: str, exclude: str | None = None
     ) -> tuple[PriorCase, ...]:
         out = []
-        params = {"b_member": member_id, "b_hh": household_key}
-        for r in self.x.rows(_SEL_HISTORY, params):
+        for r in self.x.rows(*_history_read(member_id, household_key)):
             if r["id"] == exclude:
                 continue
             amount = (
@@ -1047,16 +1084,11 @@ class Repository:
         )
 
     def taken_claim_keys(self, keys: Iterable[str]) -> dict[str, str]:
-        # One prepared read per key (a case has one or two), not an IN list: expanding
-        # parameters cannot run on the prepared path, nor inside a PostgreSQL pipeline.
-        found = self.x.rows_many([(_SEL_CLAIM_KEY, {"b_key": k}) for k in dict.fromkeys(keys)])
+        found = self.x.rows_many(_claim_key_reads(keys))
         return {str(r["key"]): str(r["case_id"]) for rows in found for r in rows}
 
     def reused_documents(self, hashes: Iterable[str], case_id: str) -> dict[str, tuple[str, ...]]:
-        # One prepared read per file, as for claim keys (all in one round trip on PostgreSQL).
-        found = self.x.rows_many(
-            [(_SEL_REUSED_DOC, {"b_hash": h, "b_case": case_id}) for h in sorted(set(hashes))]
-        )
+        found = self.x.rows_many(_reused_document_reads(hashes, case_id))
         out: dict[str, list[str]] = {}
         for rows in found:
             for r in rows:
@@ -1064,8 +1096,7 @@ class Repository:
         return {k: tuple(v) for k, v in out.items()}
 
     def duplicate_persons(self, member: MemberFacts) -> int:
-        params = {"b_name_key": member.name_key, "b_dob": member.dob, "b_id": member.id}
-        return int(self.x.scalar(_COUNT_DUPLICATES, params))
+        return int(self.x.scalar(*_duplicates_read(member)))
 
     def campaign_facts(self, campaign_id: str) -> CampaignFacts:
         known = self._campaigns.get(campaign_id)
@@ -1093,8 +1124,7 @@ class Repository:
         )
 
     def quota_used(self, campaign_id: str, unit_id: str, exclude: str | None) -> int:
-        params = {"b_campaign": campaign_id, "b_unit": unit_id, "b_exclude": exclude or ""}
-        return int(self.x.scalar(_COUNT_QUOTA, params))
+        return int(self.x.scalar(*_quota_read(campaign_id, unit_id, exclude)))
 
     # --- organisation and people --------------------------------------------------------
 
@@ -1179,7 +1209,7 @@ class Repository:
     # --- budgets ------------------------------------------------------------------------
 
     def budget_available(self, key: BudgetKey) -> int:
-        r = self.x.first(_SEL_BUDGET, _budget_params(key))
+        r = self.x.first(*_budget_read(key))
         return 0 if r is None else int(r["amount"] - r["reserved"] - r["spent"])
 
     def apply_budget(self, op: BudgetOp) -> None:
@@ -1289,6 +1319,42 @@ class Repository:
 
 def _budget_params(key: BudgetKey) -> dict[str, Any]:
     return {"b_unit": key.org_unit_id, "b_year": key.year, "b_fund": key.fund}
+
+
+# The statement and parameters of each fact read, shared by the read itself and by
+# `prefetching_facts`, whose answers are found by exactly these.
+Read = tuple[Any, dict[str, Any]]
+
+
+def _history_read(member_id: str, household_key: str) -> Read:
+    return _SEL_HISTORY, {"b_member": member_id, "b_hh": household_key}
+
+
+def _claim_key_reads(keys: Iterable[str]) -> list[Read]:
+    # One prepared read per key (a case has one or two), not an IN list: expanding
+    # parameters cannot run on the prepared path, nor inside a PostgreSQL pipeline.
+    return [(_SEL_CLAIM_KEY, {"b_key": k}) for k in dict.fromkeys(keys)]
+
+
+def _reused_document_reads(hashes: Iterable[str], case_id: str) -> list[Read]:
+    # One prepared read per file, as for claim keys.
+    return [(_SEL_REUSED_DOC, {"b_hash": h, "b_case": case_id}) for h in sorted(set(hashes))]
+
+
+def _duplicates_read(member: MemberFacts) -> Read:
+    return _COUNT_DUPLICATES, {
+        "b_name_key": member.name_key,
+        "b_dob": member.dob,
+        "b_id": member.id,
+    }
+
+
+def _budget_read(key: BudgetKey) -> Read:
+    return _SEL_BUDGET, _budget_params(key)
+
+
+def _quota_read(campaign_id: str, unit_id: str, exclude: str | None) -> Read:
+    return _COUNT_QUOTA, {"b_campaign": campaign_id, "b_unit": unit_id, "b_exclude": exclude or ""}
 
 
 def mapping_to_json(m: Mapping[str, Any]) -> dict[str, Any]:

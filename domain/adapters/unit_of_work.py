@@ -145,8 +145,9 @@ class UnitOfWork:
         events, self._events = self._events, []
         intents.reverse()  # popped from the end, in order
         # The entries, the events and the COMMIT go in one round trip on PostgreSQL (a batch
-        # with no row-count checks, so nothing is left to test after the commit). Inside the
-        # batch of `commit` with deferred `save_many` rows, it joins that batch, no COMMIT.
+        # with no row-count checks, so nothing is left to test after the commit: a statement
+        # that fails aborts the COMMIT behind it). Inside the batch of `commit` with deferred
+        # `save_many` rows, it joins that batch, no COMMIT.
         with self.repo.x.batch():
             while intents:
                 chunk: list[AuditEntry] = []
@@ -175,7 +176,9 @@ class UnitOfWork:
             for start in range(0, len(events), AUDIT_CHUNK):
                 self.repo.add_outbox(events[start : start + AUDIT_CHUNK], now)
             if commit:
-                self.tx.commit()
+                self.repo.x.queue_commit()
+        if commit:
+            self.tx.commit()  # sends nothing if the COMMIT went with the batch
 
 
 __all__ = ["DomainError", "UnitOfWork"]

@@ -172,32 +172,44 @@ class WelfareService:
         budget_unit = ancestry.get(funding.level)
         budget_key = BudgetKey(budget_unit, today.year, funding.fund) if budget_unit else None
         # Approvals reserve the budget when they route to payment; nothing else reads it there.
-        budget_needed = stages is None or "approval" in stages
-        facts = replace(
-            base,
-            history=repo.history(member.id, member.household_key, exclude=case.id)
-            if "history" in needed
-            else (),
-            taken_claim_keys=repo.taken_claim_keys(
-                claim_keys(defn, base) if case.subtype in defn.subtypes else []
-            )
-            if "taken_claim_keys" in needed
-            else {},
-            reused_documents=repo.reused_documents(doc_hashes or [], case.id)
-            if "reused_documents" in needed
-            else {},
-            duplicate_persons=repo.duplicate_persons(member)
-            if "duplicate_persons" in needed
-            else 0,
-            budget_available=repo.budget_available(budget_key)
-            if budget_key and budget_needed
-            else None,
-            quota_used=quota_used
-            if quota_used is not None
-            else repo.quota_used(case.campaign_id, case.unit_id, case.id)
-            if case.campaign_id and "quota_used" in needed
-            else None,
+        budget = budget_key if budget_key and (stages is None or "approval" in stages) else None
+        history = (member.id, member.household_key) if "history" in needed else None
+        keys = (
+            claim_keys(defn, base)
+            if "taken_claim_keys" in needed and case.subtype in defn.subtypes
+            else []
         )
+        documents = (doc_hashes or [], case.id) if "reused_documents" in needed else None
+        quota = (
+            (case.campaign_id, case.unit_id, case.id)
+            if quota_used is None and case.campaign_id and "quota_used" in needed
+            else None
+        )
+        with repo.prefetching_facts(  # one round trip for all of them on PostgreSQL
+            history=history,
+            claim_keys=keys,
+            documents=documents,
+            duplicates_of=member if "duplicate_persons" in needed else None,
+            budget=budget,
+            quota=quota,
+        ):
+            facts = replace(
+                base,
+                history=repo.history(*history, exclude=case.id) if history else (),
+                taken_claim_keys=repo.taken_claim_keys(keys)
+                if "taken_claim_keys" in needed
+                else {},
+                reused_documents=repo.reused_documents(*documents) if documents else {},
+                duplicate_persons=repo.duplicate_persons(member)
+                if "duplicate_persons" in needed
+                else 0,
+                budget_available=repo.budget_available(budget) if budget else None,
+                quota_used=quota_used
+                if quota_used is not None
+                else repo.quota_used(*quota)
+                if quota
+                else None,
+            )
         return Ctx(defn, self.calendar, now, ancestry, facts, budget_key)
 
     def _load(
@@ -271,7 +283,6 @@ class WelfareService:
         if campaign_id is not None and _uses_quota(defn):
             # Before the household lock: one lock order, so concurrent lists cannot deadlock.
             repo.lock_quota(campaign_id, unit_id)
-        repo.lock_household(household)
         sub = item.subtype
         form = item.form
         clean = validate_form(defn, form) if sub in defn.subtypes else {}
@@ -292,14 +303,23 @@ class WelfareService:
             entitled_amount=1,
         )
         docs = item.documents
-        ctx = self._ctx(
-            repo,
-            defn,
-            probe,
-            now,
-            doc_hashes=[d.sha256.lower() for d in docs],
-            quota_used=quota_used,
-        )
+        # The household lock and the first facts in one round trip on PostgreSQL, as in _load.
+        with repo.x.batch():
+            repo.lock_household(household)  # before the reads: they wait for the lock
+            with repo.prefetching(
+                member_id=member_id,
+                household_key=household if "history" in _needed(defn, probe, None) else None,
+                unit_on=(unit_id, now.astimezone(VN_TZ).date()),
+                account_on=None,
+            ):
+                ctx = self._ctx(
+                    repo,
+                    defn,
+                    probe,
+                    now,
+                    doc_hashes=[d.sha256.lower() for d in docs],
+                    quota_used=quota_used,
+                )
         agg = tr.submit(
             ctx,
             actor=actor,

@@ -7,6 +7,7 @@ in a PostgreSQL pipeline — nothing read before it exists and nothing prefetche
 """
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -24,6 +25,7 @@ from domain.adapters.repository import (
 )
 from domain.adapters.unit_of_work import UnitOfWork
 from domain.errors import Conflict
+from domain.model import BudgetKey
 from tests.support import World
 
 
@@ -159,7 +161,7 @@ class TestErrorsAndChecks:
             stored = conn.execute(select(CASE.c.outcome_reason).where(CASE.c.id == case_id))
             assert stored.scalar() is None
 
-    def test_a_statement_that_is_not_prepared_is_refused_inside_a_pipeline(
+    def test_a_statement_that_is_not_prepared_runs_after_what_the_batch_queued(
         self, world: World, case_id: str
     ) -> None:
         expanding = select(CASE.c.id).where(CASE.c.id.in_([case_id, "other"]))
@@ -167,11 +169,127 @@ class TestErrorsAndChecks:
             x = Prepared(conn)
             assert x.rows(expanding, {}) == [{"id": case_id}]  # outside a batch: runs
             with x.batch():
-                if conn.dialect.name == "postgresql":
-                    with pytest.raises(RuntimeError, match="cannot run in a batch"):
-                        x.rows(expanding, {})
-                else:  # SQLite has no pipeline: a batch changes nothing
-                    assert x.rows(expanding, {}) == [{"id": case_id}]
+                x.execute_many(r._INS_CLAIM_KEY, [{"key": "k-q", "case_id": case_id}])
+                # SQLAlchemy's path cannot read a pipelined cursor: the queue is sent first,
+                # so the statement runs after the insert and sees it.
+                seen = select(CLAIM_KEY.c.key).where(CLAIM_KEY.c.key.in_(["k-q", "other"]))
+                assert x.rows(seen, {}) == [{"key": "k-q"}]
+                assert x.rows(expanding, {}) == [{"id": case_id}]
+
+
+class RoundTrips:
+    """Records psycopg's waits: the generator's name, and whether it waited for the server —
+    a Sync (leaving a pipeline, or inside one), a statement or COMMIT run on its own. A
+    statement queued into a pipeline, or a COMMIT with no transaction open, waits for nothing.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import psycopg
+        from psycopg.pq import TransactionStatus
+
+        self.kinds: list[str] = []
+        self.trips = 0
+        wait = psycopg.Connection.wait
+
+        def counting(conn: Any, gen: Any, *args: Any, **kwargs: Any) -> Any:
+            name = getattr(gen, "__name__", "?")
+            self.kinds.append(name)
+            if name in ("_exit_gen", "_sync_gen"):
+                self.trips += 1
+            elif name in ("_execute_gen", "_executemany_gen_no_pipeline"):
+                self.trips += conn._pipeline is None
+            elif name == "_commit_gen":
+                self.trips += conn.pgconn.transaction_status != TransactionStatus.IDLE
+            return wait(conn, gen, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Connection, "wait", counting)
+
+
+def _on_postgres(world: World) -> None:
+    if world.app.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no round trips: a batch changes nothing there")
+
+
+class TestOneRoundTripPerAnswer:
+    """On PostgreSQL a batch costs one round trip per answer something waits for."""
+
+    def test_writes_then_a_read_then_the_end_of_the_batch_is_one_round_trip(
+        self, world: World, case_id: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        _on_postgres(world)
+        with world.app.engine.connect() as conn, conn.begin():
+            x = Prepared(conn)
+            x.rows(r._SEL_CASE, {"b_id": case_id})  # the transaction has begun
+            trips = RoundTrips(monkeypatch)
+            with x.batch():
+                x.execute_many(r._INS_CLAIM_KEY, [{"key": "k-a", "case_id": case_id}])
+                x.execute_many(r._INS_CLAIM_KEY, [{"key": "k-b", "case_id": case_id}])
+                keys = x.rows(r._SEL_CASE, {"b_id": case_id})
+            assert keys
+            assert trips.trips == 1, trips.kinds
+            assert "_sync_gen" not in trips.kinds  # the read did not sync inside the pipeline
+
+    def test_reads_together_are_one_round_trip_and_a_lone_read_uses_no_pipeline(
+        self, world: World, case_id: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        _on_postgres(world)
+        with world.app.engine.connect() as conn, conn.begin():
+            x = Prepared(conn)
+            x.rows(r._SEL_CASE, {"b_id": case_id})
+            trips = RoundTrips(monkeypatch)
+            both = x.rows_many(
+                [(r._SEL_CASE, {"b_id": case_id}), (r._SEL_TASKS, {"b_id": case_id})]
+            )
+            assert both[0]
+            assert both[1]
+            assert trips.kinds == ["_enter_gen", "_execute_gen", "_execute_gen", "_exit_gen"]
+            assert trips.trips == 1
+            trips.kinds.clear()
+            with x.batch():
+                x.rows(r._SEL_CASE, {"b_id": case_id})
+            assert trips.kinds == ["_execute_gen"]  # nothing queued: a plain statement
+
+    def test_the_commit_goes_with_the_batchs_writes(
+        self, world: World, case_id: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        with world.app.engine.connect() as conn:
+            tx = conn.begin()
+            x = Prepared(conn)
+            x.rows(r._SEL_CASE, {"b_id": case_id})
+            trips = RoundTrips(monkeypatch)
+            with x.batch():
+                x.execute_many(r._INS_CLAIM_KEY, [{"key": "k-c", "case_id": case_id}])
+                # SQLite: nothing to send it with; the transaction's commit does it.
+                assert x.queue_commit() is x._can_pipeline
+            tx.commit()
+            if x._can_pipeline:
+                assert trips.trips == 1, trips.kinds  # the insert and the COMMIT together
+        with world.app.engine.connect() as conn:
+            stored = conn.execute(select(CLAIM_KEY.c.key).where(CLAIM_KEY.c.key == "k-c"))
+            assert stored.scalar() == "k-c"
+
+    def test_a_failed_statement_before_the_queued_commit_commits_nothing(
+        self, world: World, case_id: str
+    ) -> None:
+        with world.app.engine.connect() as conn:
+            tx = conn.begin()
+            x = Prepared(conn)
+            x.execute_many(r._INS_CLAIM_KEY, [{"key": "k-d", "case_id": case_id}])
+
+            def duplicate_then_commit() -> None:
+                with x.batch():
+                    x.execute_many(r._INS_CLAIM_KEY, [{"key": "k-e", "case_id": case_id}])
+                    x.execute_many(r._INS_CLAIM_KEY, [{"key": "k-d", "case_id": case_id}])
+                    x.queue_commit()
+
+            with pytest.raises(IntegrityError):
+                duplicate_then_commit()
+            tx.rollback()
+        with world.app.engine.connect() as conn:
+            stored = conn.execute(
+                select(CLAIM_KEY.c.key).where(CLAIM_KEY.c.key.in_(["k-d", "k-e"]))
+            )
+            assert stored.scalars().all() == []
 
 
 class TestPrefetchAndTheHouseholdLock:
@@ -210,6 +328,59 @@ class TestPrefetchAndTheHouseholdLock:
             prefetched = conn.dialect.name == "postgresql"
             assert (member.name_key == "changed") is not prefetched
             assert (account["display_name"] == "changed") is not prefetched
+
+    def test_facts_read_together_are_those_read_one_by_one_and_the_outer_block_keeps_its_own(
+        self, world: World, case_id: str
+    ) -> None:
+        officer, on = world.accounts["officer_a"], world.clock.today()
+        with world.app.engine.connect() as conn, conn.begin():
+            repo = Repository(conn)
+            agg = repo.load_case(case_id)
+            c = agg.case
+            member = repo.member_facts(c.member_id)
+            docs = [d.sha256 for d in agg.documents]
+            key = BudgetKey("CS-A", on.year, "grassroots")
+            claim = [f"illness|{c.member_id}|x", "never-taken"]
+
+            def read_facts() -> tuple[Any, ...]:
+                return (
+                    repo.history(c.member_id, c.household_key),
+                    repo.taken_claim_keys(claim),
+                    repo.reused_documents(docs, "another-case"),
+                    repo.duplicate_persons(member),
+                    repo.budget_available(key),
+                    repo.quota_used("no-campaign", "CS-A", None),
+                )
+
+            one_by_one = read_facts()
+            with repo.prefetching(
+                member_id=c.member_id,
+                household_key=None,
+                unit_on=("CS-A", on),
+                account_on=(officer, on),
+            ):
+                outer = dict(repo.x._prefetched)
+                with repo.prefetching_facts(
+                    history=(c.member_id, c.household_key),
+                    claim_keys=claim,
+                    documents=(docs, "another-case"),
+                    duplicates_of=member,
+                    budget=key,
+                    quota=("no-campaign", "CS-A", None),
+                ):
+                    if repo.postgres:  # one answer a read: the history, 2 keys, files, 3 more
+                        assert len(repo.x._prefetched) == len(outer) + 6 + len(set(docs))
+                    together = read_facts()
+                    # All six were answered from the prefetch: only the outer answers are left.
+                    assert repo.x._prefetched == outer
+                assert repo.x._prefetched == outer
+                assert together == one_by_one
+                assert one_by_one[0]  # the case itself is in the household's history
+                assert one_by_one[2]  # its files are "reused" by another case
+                # The account prefetched by the enclosing block is still served from it.
+                conn.execute(ACCOUNT.update().values(display_name="changed"))
+                account, _ = repo.account_and_grants(officer, on)
+                assert (account["display_name"] == "changed") is not repo.postgres
 
     def test_unused_prefetched_answers_are_dropped_with_the_block(
         self, world: World, case_id: str
