@@ -19,11 +19,12 @@ from domain.service.relay import case_in_screening
 from domain.service.welfare import WelfareService
 from flows.runtime import get_app
 
-# Cases per Prefect task run: as many as the relay claims in a batch, so a batch's cases of
-# one policy are one task run. A task run costs ≈ 70 ms (Prefect's API calls and engine; a
+# Cases per Prefect task run. A task run costs ≈ 70 ms (Prefect's API calls and engine; a
 # 3,000-member list took 11.0 s in 60 task runs of 50 cases, 6.9 s in 6 of 500) and a
-# screening 1–3 ms. The outcome is still reported per case, and a failed case fails alone
-# (`screen_cases`).
+# screening 1–3 ms, so above a few hundred the chunk no longer matters: with the relay's
+# batches of 2,000, chunks of 2,000 instead of 500 saved 0.2–0.3 s of a 10,000-member list's
+# 15.5 s, and a smaller chunk keeps what one failed task run sends back for retry smaller.
+# The outcome is still reported per case, and a failed case fails alone (`screen_cases`).
 CHUNK = 500
 
 
