@@ -19,6 +19,20 @@ NAME = "prefect_native"
 NEEDS_PREFECT = True
 TITLE = "Prefect-native human-in-the-loop (pause/resume per step)"
 ROOT = Path(__file__).resolve().parent.parent
+# Prefect's own API can fail a run of this peer: under load its client retries a pause the
+# server had already recorded, and `pause_flow_run` then raises `Pause: This run has already
+# made this state transition` inside the flow (seen once in a size-full run of session 5).
+# One more attempt keeps the ratio measurable; the failure is reported in the section's notes.
+ATTEMPTS = 2
+
+
+def _last_error(stderr: str) -> str:
+    """The exception line that ended the worker (the last line naming an exception)."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if "Error" in line or "Exception" in line or line.startswith("prefect.exceptions."):
+            return f"`{line[:300]}`"
+    return f"`{lines[-1][:300]}`" if lines else "no error output"
 
 
 def run(ctx: RunContext) -> Section:
@@ -26,17 +40,26 @@ def run(ctx: RunContext) -> Section:
     api, home = ctx.prefect()
     startup = ctx.prefect_startup_s
     n = ctx.size.prefect_lifecycles
-    worker = subprocess.run(
-        [sys.executable, "-m", "bench.prefect_worker", str(n)],
-        env=client_env(home, api),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
+    for attempt in range(1, ATTEMPTS + 1):
+        worker = subprocess.run(
+            [sys.executable, "-m", "bench.prefect_worker", str(n)],
+            env=client_env(home, api),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        if worker.returncode == 0:
+            break
+        if attempt == ATTEMPTS:
+            raise RuntimeError(f"prefect worker failed:\n{worker.stderr[-3000:]}")
+        # A failed attempt is a finding about the peer, not about this harness: say so.
+        section.notes.append(
+            f"Attempt {attempt} of the Prefect-native run failed and was run again: "
+            f"{_last_error(worker.stderr)}"
+        )
+        ctx.log(f"  prefect-native attempt {attempt} failed; running it again")
     server_rss = tree_rss_mb(ctx.prefect_pid or 0)
-    if worker.returncode != 0:
-        raise RuntimeError(f"prefect worker failed:\n{worker.stderr[-3000:]}")
     r = json.loads(worker.stdout.strip().splitlines()[-1])
     seconds = r["seconds"]
     section.notes.append(
