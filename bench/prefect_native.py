@@ -111,6 +111,9 @@ def run(ctx: RunContext) -> Section:
             "RSS of the Prefect server (SQLite) at the end",
             server_rss,
             "MB",
+            explain="The Prefect server's memory with its SQLite database, after every Prefect "
+            "benchmark so far in this run: what to budget for it beside the API and flow "
+            "workers (production runs it on PostgreSQL).",
         )
     )
     return section

@@ -299,6 +299,9 @@ def run(ctx: RunContext) -> Section:
             max(r["api_rss"] for r in results.values()),
             "MB",
             target="≤ 200",
+            explain="The API worker's resident memory, sampled every 100 ms while it takes the "
+            "whole list in one request and answers it: the memory to plan for each API worker "
+            "in the Tết peak.",
         )
     )
     section.add(
