@@ -11,13 +11,12 @@ is inserted and a thousand of the not-yet-due cases deleted, so every sweep find
 number of open tasks and the same number due.
 """
 
-import statistics
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench.core import Figure, RunContext, Section
+from bench.core import Figure, RunContext, Section, median
 from bench.dbs import BenchDb, Kind, fresh_db
 from bench.lifecycles import NAMES
 from bench.world import GRASSROOTS, WorldSpec, app_for, build_world
@@ -238,7 +237,7 @@ def run(ctx: RunContext) -> Section:
                         again = app.service.escalate_due(now)
                         if again.changed:
                             raise RuntimeError("a second sweep changed tasks again")
-                    seconds = statistics.median(times)
+                    seconds = median(times)
                     spread = ", ".join(f"{t:.3f}" for t in times)
                     section.add(
                         Figure(

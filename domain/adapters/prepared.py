@@ -184,7 +184,7 @@ class Prepared:
         """Execute; with `queue`, inside a batch on PostgreSQL, into the (opened) pipeline."""
         if queue and self._checks is not None and self._can_pipeline and self._pipeline is None:
             self._open_pipeline()
-        cur = self._free.pop() if self._free else self._connection().cursor()
+        cur = self._cursor()
         try:
             if many:
                 cur.executemany(c.sql, params)
@@ -194,6 +194,10 @@ class Prepared:
             cur.close()
             self._raise(err, c.sql, params, cur)
         return cur
+
+    def _cursor(self) -> Any:
+        """A cursor whose result has been read, or a new one."""
+        return self._free.pop() if self._free else self._connection().cursor()
 
     def _open_pipeline(self) -> None:
         cm = self._connection().pipeline()
@@ -343,7 +347,7 @@ class Prepared:
         server idle and sends nothing. False (nothing queued, or SQLite): commit as usual."""
         if self._pipeline is None:
             return False
-        cur = self._free.pop() if self._free else self._connection().cursor()
+        cur = self._cursor()
         try:
             # An earlier statement's error may surface here: psycopg reads what has arrived.
             cur.execute("COMMIT")

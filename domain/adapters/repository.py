@@ -941,8 +941,8 @@ class Repository:
     ) -> Iterator[None]:
         """Read a command's facts in one go (one round trip on PostgreSQL, nothing on SQLite):
         the member and memberships, the history when `household_key` is given, the org chain
-        and the unit's row, and the acting account with its roles. The calls inside the block get these answers;
-        what they do not ask for is dropped when it ends.
+        and the unit's row, and the acting account with its roles. The calls inside the block
+        get these answers; what they do not ask for is dropped when it ends.
         """
         member = {"b_id": member_id}
         reads: list[tuple[Any, dict[str, Any]]] = [

@@ -8,7 +8,7 @@ flows all call these methods; none of them holds a business rule of its own.
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine
 
@@ -238,27 +238,19 @@ class WelfareService:
         defn = self.definitions.get(c.policy, c.policy_version)
         today = now.astimezone(VN_TZ).date()
         actor: Actor | None = None
-        with repo.x.batch():
-            repo.lock_household(c.household_key)  # before the reads: they wait for the lock
-            with repo.prefetching(
-                member_id=c.member_id,
-                household_key=c.household_key if "history" in _needed(defn, c, stages) else None,
-                unit_on=(c.unit_id, today),
-                account_on=(actor_id, today)
-                if actor_id and actor_id != SYSTEM.account_id
-                else None,
-            ):
-                ctx = self._ctx(
-                    repo,
-                    defn,
-                    c,
-                    now,
-                    doc_hashes=[d.sha256 for d in agg.documents],
-                    stages=stages,
-                    quota_used=_quota_excluding(repo, defn, c, quotas),
-                )
-                if actor_id is not None:
-                    actor = self.actor(repo, actor_id, now)
+        account_on = (actor_id, today) if actor_id and actor_id != SYSTEM.account_id else None
+        with _household_locked_with_facts(repo, defn, c, today, stages, account_on):
+            ctx = self._ctx(
+                repo,
+                defn,
+                c,
+                now,
+                doc_hashes=[d.sha256 for d in agg.documents],
+                stages=stages,
+                quota_used=_quota_excluding(repo, defn, c, quotas),
+            )
+            if actor_id is not None:
+                actor = self.actor(repo, actor_id, now)
         return agg, ctx, actor
 
     # --- submission ---------------------------------------------------------------------
@@ -303,23 +295,16 @@ class WelfareService:
             entitled_amount=1,
         )
         docs = item.documents
-        # The household lock and the first facts in one round trip on PostgreSQL, as in _load.
-        with repo.x.batch():
-            repo.lock_household(household)  # before the reads: they wait for the lock
-            with repo.prefetching(
-                member_id=member_id,
-                household_key=household if "history" in _needed(defn, probe, None) else None,
-                unit_on=(unit_id, now.astimezone(VN_TZ).date()),
-                account_on=None,
-            ):
-                ctx = self._ctx(
-                    repo,
-                    defn,
-                    probe,
-                    now,
-                    doc_hashes=[d.sha256.lower() for d in docs],
-                    quota_used=quota_used,
-                )
+        today = now.astimezone(VN_TZ).date()
+        with _household_locked_with_facts(repo, defn, probe, today, None, None):
+            ctx = self._ctx(
+                repo,
+                defn,
+                probe,
+                now,
+                doc_hashes=[d.sha256.lower() for d in docs],
+                quota_used=quota_used,
+            )
         agg = tr.submit(
             ctx,
             actor=actor,
@@ -805,6 +790,28 @@ class WelfareService:
             uow.save_many(to_save)
             uow.commit(at)
         return changed
+
+
+@contextmanager
+def _household_locked_with_facts(
+    repo: Repository,
+    defn: Definition,
+    case: Case,
+    today: date,
+    stages: frozenset[Stage] | None,
+    account_on: tuple[str, date] | None,
+) -> Iterator[None]:
+    """The case's household locked and its first facts read, in one round trip on
+    PostgreSQL (they were six), for the `_ctx` (and actor) calls inside the block."""
+    with repo.x.batch():
+        repo.lock_household(case.household_key)  # before the reads: they wait for the lock
+        with repo.prefetching(
+            member_id=case.member_id,
+            household_key=case.household_key if "history" in _needed(defn, case, stages) else None,
+            unit_on=(case.unit_id, today),
+            account_on=account_on,
+        ):
+            yield
 
 
 def _needed(defn: Definition, case: Case, stages: frozenset[Stage] | None) -> frozenset[str]:

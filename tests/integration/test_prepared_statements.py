@@ -6,6 +6,8 @@ errors turned into SQLAlchemy's (so a unit of work reports a Conflict), row-coun
 in a PostgreSQL pipeline — nothing read before it exists and nothing prefetched read twice.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -205,9 +207,15 @@ class RoundTrips:
         monkeypatch.setattr(psycopg.Connection, "wait", counting)
 
 
-def _on_postgres(world: World) -> None:
+@contextmanager
+def _begun_on_postgres(world: World, case_id: str) -> Iterator[Prepared]:
+    """A prepared path in a transaction that has begun (a read done), on PostgreSQL only."""
     if world.app.engine.dialect.name != "postgresql":
         pytest.skip("SQLite has no round trips: a batch changes nothing there")
+    with world.app.engine.connect() as conn, conn.begin():
+        x = Prepared(conn)
+        x.rows(r._SEL_CASE, {"b_id": case_id})
+        yield x
 
 
 class TestOneRoundTripPerAnswer:
@@ -216,10 +224,7 @@ class TestOneRoundTripPerAnswer:
     def test_writes_then_a_read_then_the_end_of_the_batch_is_one_round_trip(
         self, world: World, case_id: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        _on_postgres(world)
-        with world.app.engine.connect() as conn, conn.begin():
-            x = Prepared(conn)
-            x.rows(r._SEL_CASE, {"b_id": case_id})  # the transaction has begun
+        with _begun_on_postgres(world, case_id) as x:
             trips = RoundTrips(monkeypatch)
             with x.batch():
                 x.execute_many(r._INS_CLAIM_KEY, [{"key": "k-a", "case_id": case_id}])
@@ -232,10 +237,7 @@ class TestOneRoundTripPerAnswer:
     def test_reads_together_are_one_round_trip_and_a_lone_read_uses_no_pipeline(
         self, world: World, case_id: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        _on_postgres(world)
-        with world.app.engine.connect() as conn, conn.begin():
-            x = Prepared(conn)
-            x.rows(r._SEL_CASE, {"b_id": case_id})
+        with _begun_on_postgres(world, case_id) as x:
             trips = RoundTrips(monkeypatch)
             both = x.rows_many(
                 [(r._SEL_CASE, {"b_id": case_id}), (r._SEL_TASKS, {"b_id": case_id})]
