@@ -16,6 +16,17 @@ from tests.support import (
 )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that need the Prefect API run last, in their collected order.
+
+    The API's session fixture leaves Prefect's client threads running until the session
+    ends, and its events websocket draws keepalive ping payloads from the global `random`.
+    Hypothesis refuses an example during whose draw that state changed, so a property test
+    running beside those threads failed now and then (FlakyStrategyDefinition). After them,
+    nothing else runs."""
+    items.sort(key=lambda item: item.get_closest_marker("prefect") is not None)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "postgres":
