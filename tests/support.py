@@ -60,6 +60,18 @@ class Database:
             self._drop()
 
 
+def query_plan(db: Database, sql: str, params: Any = None) -> str:
+    """The database's plan for `sql`, as one line: SQLite's EXPLAIN QUERY PLAN, PostgreSQL's
+    EXPLAIN with sequential scans off (a test's tables are too small for a planner to prefer
+    an index it can use)."""
+    with db.engine.begin() as conn:
+        if db.kind == "sqlite":
+            rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).all()
+            return " ".join(str(r[-1]) for r in rows)
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        return " ".join(str(r[0]) for r in conn.exec_driver_sql(f"EXPLAIN {sql}", params))
+
+
 def sqlite_database(tmp_path: Path) -> Database:
     url = f"sqlite:///{tmp_path / 'welfare.db'}"
     return Database("sqlite", url, make_engine(url))

@@ -119,6 +119,14 @@ def _compile(stmt: Executable, dialect: Dialect, names: frozenset[str]) -> Compi
     )
 
 
+def _prefetch_key(stmt: Executable, params: Mapping[str, Any]) -> Any:
+    """The statement and its parameters, hashable: a list (an array parameter) as a tuple."""
+    return (
+        id(stmt),
+        tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())),
+    )
+
+
 class Prepared:
     """Runs prebuilt statements on one SQLAlchemy connection's DB-API connection.
 
@@ -291,7 +299,7 @@ class Prepared:
             return []
         todo = {}
         for stmt, params in queries:
-            key = (id(stmt), tuple(sorted(params.items())))
+            key = _prefetch_key(stmt, params)
             if key not in self._prefetched:
                 todo[key] = (stmt, params)
         for key, found in zip(todo, self.rows_many(list(todo.values())), strict=True):
@@ -360,11 +368,7 @@ class Prepared:
     def _take_prefetched(self, stmt: Executable, params: Mapping[str, Any]) -> list[Row] | None:
         if not self._prefetched:
             return None
-        try:
-            key = (id(stmt), tuple(sorted(params.items())))
-            return self._prefetched.pop(key, None)
-        except TypeError:  # a list parameter (an array): never prefetched
-            return None
+        return self._prefetched.pop(_prefetch_key(stmt, params), None)
 
     def first(self, stmt: Executable, params: Mapping[str, Any]) -> Row | None:
         found = self.rows(stmt, params)

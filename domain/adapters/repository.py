@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    ColumnElement,
     Date,
     Integer,
     String,
@@ -152,11 +153,19 @@ _UPD_CASE = update(CASE).where(
     CASE.c.id == bindparam("b_id"), CASE.c.version == bindparam("b_version")
 )
 _UPD_TASK = update(TASK).where(TASK.c.id == bindparam("b_id"))
-_SEL_MEMBER = select(MEMBER).where(MEMBER.c.id == bindparam("b_id"))
-_SEL_MEMBERSHIPS = (
-    select(MEMBERSHIP)
-    .where(MEMBERSHIP.c.member_id == bindparam("b_id"))
-    .order_by(MEMBERSHIP.c.joined_on)
+# A member with their memberships, and an account with its roles, are each one statement
+# (a row per membership or role, the first's columns repeated): every command reads both, and
+# a statement costs ≈ 10 µs on SQLite and ≈ 45 µs of client CPU on PostgreSQL.
+_SEL_MEMBER_WITH_PERIODS = (
+    select(
+        MEMBER,
+        MEMBERSHIP.c.unit_id.label("period_unit"),
+        MEMBERSHIP.c.joined_on.label("period_joined"),
+        MEMBERSHIP.c.left_on.label("period_left"),
+    )
+    .select_from(MEMBER.outerjoin(MEMBERSHIP, MEMBERSHIP.c.member_id == MEMBER.c.id))
+    .where(MEMBER.c.id == bindparam("b_id"))
+    .order_by(MEMBERSHIP.c.joined_on, MEMBERSHIP.c.id)
 )
 _SEL_HISTORY = select(
     CASE.c.id,
@@ -194,8 +203,17 @@ _SEL_CLAIM_KEY = select(CLAIM_KEY.c.key, CLAIM_KEY.c.case_id).where(
 _SEL_CLAIM_KEYS_OF = select(CLAIM_KEY.c.key).where(CLAIM_KEY.c.case_id == bindparam("b_case"))
 _DEL_CLAIM_KEYS_OF = delete(CLAIM_KEY).where(CLAIM_KEY.c.case_id == bindparam("b_case"))
 _DEL_CLAIM_KEY = delete(CLAIM_KEY).where(CLAIM_KEY.c.key == bindparam("b_key"))
-_SEL_REUSED_DOC = select(DOCUMENT.c.sha256, DOCUMENT.c.case_id).where(
-    DOCUMENT.c.sha256 == bindparam("b_hash"),
+# Every file of a case checked in one statement, the hashes one array parameter (a JSON
+# array on SQLite, `= ANY` on PostgreSQL): a housing case has 7 files, and one read per file
+# was ≈ 1.9 of a command's ≈ 27 statements on average.
+_SEL_REUSED_DOCS_JSON = select(DOCUMENT.c.sha256, DOCUMENT.c.case_id).where(
+    DOCUMENT.c.sha256.in_(
+        select(literal_column("value")).select_from(func.json_each(bindparam("b_hashes")))
+    ),
+    DOCUMENT.c.case_id != bindparam("b_case"),
+)
+_SEL_REUSED_DOCS_ARRAY = select(DOCUMENT.c.sha256, DOCUMENT.c.case_id).where(
+    DOCUMENT.c.sha256 == any_(bindparam("b_hashes", type_=postgresql.ARRAY(String))),
     DOCUMENT.c.case_id != bindparam("b_case"),
 )
 _COUNT_DUPLICATES = (
@@ -220,8 +238,13 @@ _COUNT_QUOTA = (
     )
 )
 _SEL_ACCOUNT = select(ACCOUNT).where(ACCOUNT.c.id == bindparam("b_id"))
-_SEL_GRANTS = select(GRANT.c.role, GRANT.c.org_unit_id).where(
-    GRANT.c.account_id == bindparam("b_id"), _valid_on(GRANT, _B_ON)
+_SEL_ACCOUNT_WITH_GRANTS = (
+    select(ACCOUNT, GRANT.c.role.label("grant_role"), GRANT.c.org_unit_id.label("grant_unit"))
+    .select_from(
+        ACCOUNT.outerjoin(GRANT, and_(GRANT.c.account_id == ACCOUNT.c.id, _valid_on(GRANT, _B_ON)))
+    )
+    .where(ACCOUNT.c.id == bindparam("b_id"))
+    .order_by(GRANT.c.id)
 )
 _SEL_HOUSEHOLD_OF = select(MEMBER.c.household_key).where(MEMBER.c.id == bindparam("b_id"))
 _BUDGET_KEY = and_(
@@ -911,13 +934,14 @@ class Repository:
     # --- facts ------------------------------------------------------------------------
 
     def member_facts(self, member_id: str) -> MemberFacts:
-        key = {"b_id": member_id}
-        found, memberships = self.x.rows_many([(_SEL_MEMBER, key), (_SEL_MEMBERSHIPS, key)])
+        found = self.x.rows(_SEL_MEMBER_WITH_PERIODS, {"b_id": member_id})
         if not found:
             raise NotFound("member", member_id)
         r = found[0]
         periods = tuple(
-            MembershipPeriod(p["unit_id"], p["joined_on"], p["left_on"]) for p in memberships
+            MembershipPeriod(p["period_unit"], p["period_joined"], p["period_left"])
+            for p in found
+            if p["period_unit"] is not None
         )
         return MemberFacts(
             id=r["id"],
@@ -944,11 +968,7 @@ class Repository:
         and the unit's row, and the acting account with its roles. The calls inside the block
         get these answers; what they do not ask for is dropped when it ends.
         """
-        member = {"b_id": member_id}
-        reads: list[tuple[Any, dict[str, Any]]] = [
-            (_SEL_MEMBER, member),
-            (_SEL_MEMBERSHIPS, member),
-        ]
+        reads: list[tuple[Any, dict[str, Any]]] = [(_SEL_MEMBER_WITH_PERIODS, {"b_id": member_id})]
         if household_key is not None:
             reads.append(_history_read(member_id, household_key))
         if unit_on not in self._ancestry:
@@ -956,8 +976,8 @@ class Repository:
         if unit_on[0] not in self._units:
             reads.append((_SEL_UNIT, {"b_id": unit_on[0]}))
         if account_on is not None:
-            account = {"b_id": account_on[0]}
-            reads += [(_SEL_ACCOUNT, account), (_SEL_GRANTS, {**account, "b_on": account_on[1]})]
+            account = {"b_id": account_on[0], "b_on": account_on[1]}
+            reads.append((_SEL_ACCOUNT_WITH_GRANTS, account))
         self.x.prefetch(reads)
         try:
             yield
@@ -987,7 +1007,7 @@ class Repository:
             reads.append(_history_read(*history))
         reads += _claim_key_reads(claim_keys)
         if documents is not None:
-            reads += _reused_document_reads(*documents)
+            reads += _reused_document_reads(*documents, self.postgres)
         if duplicates_of is not None:
             reads.append(_duplicates_read(duplicates_of))
         if budget is not None:
@@ -1088,10 +1108,9 @@ class Repository:
         return {str(r["key"]): str(r["case_id"]) for rows in found for r in rows}
 
     def reused_documents(self, hashes: Iterable[str], case_id: str) -> dict[str, tuple[str, ...]]:
-        found = self.x.rows_many(_reused_document_reads(hashes, case_id))
         out: dict[str, list[str]] = {}
-        for rows in found:
-            for r in rows:
+        for read in _reused_document_reads(hashes, case_id, self.postgres):
+            for r in self.x.rows(*read):
                 out.setdefault(r["sha256"], []).append(r["case_id"])
         return {k: tuple(v) for k, v in out.items()}
 
@@ -1189,12 +1208,15 @@ class Repository:
     def account_and_grants(
         self, account_id: str, on: date
     ) -> tuple[RowLike, tuple[tuple[Role, str], ...]]:
-        """An active account and its roles on `on`, read together (one round trip)."""
-        key = {"b_id": account_id}
-        found, grants = self.x.rows_many([(_SEL_ACCOUNT, key), (_SEL_GRANTS, {**key, "b_on": on})])
+        """An active account (its row, with `grant_role` and `grant_unit` of the first role as
+        well) and its roles on `on`, read in one statement."""
+        found = self.x.rows(_SEL_ACCOUNT_WITH_GRANTS, {"b_id": account_id, "b_on": on})
         if not found or not found[0]["active"]:
             raise NotFound("account", account_id)
-        return found[0], tuple((Role(r["role"]), r["org_unit_id"]) for r in grants)
+        grants = tuple(
+            (Role(r["grant_role"]), r["grant_unit"]) for r in found if r["grant_role"] is not None
+        )
+        return found[0], grants
 
     def subtree(self, unit_id: str, on: date) -> frozenset[str]:
         """The unit and every unit below it as of `on` (one recursive query)."""
@@ -1308,9 +1330,17 @@ class Repository:
 
     def due_tasks(self, now: datetime, limit: int) -> list[tuple[str, str]]:
         """(task id, case id) of open tasks whose next SLA check is due, oldest first."""
+        is_open: ColumnElement[bool] = TASK.c.status == TaskStatus.OPEN.value
+        if self.conn.dialect.name == "sqlite":
+            # Without statistics (nothing runs ANALYZE in production) SQLite guesses that
+            # `status = 'open'` is selective and reads every open task through ix_task_inbox,
+            # then sorts them: the sweep's cost would follow the open tasks, not the due ones.
+            # With the status test declared nearly always true, ix_task_next_check is the
+            # index to use: it reads just the due tasks, already in order.
+            is_open = func.likelihood(is_open, literal_column("0.9375"))
         rows = self.conn.execute(
             select(TASK.c.id, TASK.c.case_id)
-            .where(TASK.c.next_check_at <= now, TASK.c.status == TaskStatus.OPEN.value)
+            .where(TASK.c.next_check_at <= now, is_open)
             .order_by(TASK.c.next_check_at)
             .limit(limit)
         ).all()
@@ -1336,9 +1366,14 @@ def _claim_key_reads(keys: Iterable[str]) -> list[Read]:
     return [(_SEL_CLAIM_KEY, {"b_key": k}) for k in dict.fromkeys(keys)]
 
 
-def _reused_document_reads(hashes: Iterable[str], case_id: str) -> list[Read]:
-    # One prepared read per file, as for claim keys.
-    return [(_SEL_REUSED_DOC, {"b_hash": h, "b_case": case_id}) for h in sorted(set(hashes))]
+def _reused_document_reads(hashes: Iterable[str], case_id: str, postgres: bool) -> list[Read]:
+    """One read for all the files (none for no file)."""
+    unique = sorted(set(hashes))
+    if not unique:
+        return []
+    if postgres:
+        return [(_SEL_REUSED_DOCS_ARRAY, {"b_hashes": unique, "b_case": case_id})]
+    return [(_SEL_REUSED_DOCS_JSON, {"b_hashes": json.dumps(unique), "b_case": case_id})]
 
 
 def _duplicates_read(member: MemberFacts) -> Read:

@@ -508,8 +508,9 @@ def _inbox_candidates(
     if len(reach) > MAX_INBOX_PARTS:
         return None
     if sqlite:
-        # Through ix_task_assignee_id: after an ANALYZE (most tasks have no assignee, so the
-        # statistics call that index useless) SQLite would otherwise scan the whole table.
+        # Through ix_task_assignee_id. Before it became partial (0006), statistics from an
+        # ANALYZE (most tasks have no assignee) called it useless and SQLite scanned the
+        # whole table; the hint keeps the plan whatever statistics a database has.
         reach[0] = func.likelihood(reach[0], literal_column("0.0001"))
     parts = []
     for clause in reach:

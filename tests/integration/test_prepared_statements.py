@@ -8,7 +8,7 @@ in a PostgreSQL pipeline — nothing read before it exists and nothing prefetche
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -28,6 +28,9 @@ from domain.adapters.repository import (
 from domain.adapters.unit_of_work import UnitOfWork
 from domain.errors import Conflict
 from domain.model import BudgetKey
+from domain.roles import Role
+from domain.rules.facts import MembershipPeriod
+from tests.integration.helpers_policies import copy_of, person
 from tests.support import World
 
 
@@ -370,8 +373,9 @@ class TestPrefetchAndTheHouseholdLock:
                     budget=key,
                     quota=("no-campaign", "CS-A", None),
                 ):
-                    if repo.postgres:  # one answer a read: the history, 2 keys, files, 3 more
-                        assert len(repo.x._prefetched) == len(outer) + 6 + len(set(docs))
+                    if repo.postgres:  # one answer a read: the history, 2 keys, the files
+                        assert len(docs) > 1  # (one read for all), 3 more
+                        assert len(repo.x._prefetched) == len(outer) + 7
                     together = read_facts()
                     # All six were answered from the prefetch: only the outer answers are left.
                     assert repo.x._prefetched == outer
@@ -408,3 +412,59 @@ class TestPrefetchAndTheHouseholdLock:
             version = conn.execute(select(HOUSEHOLD.c.version).where(HOUSEHOLD.c.key == "hh-new"))
             # SQLite's writers are serialised by BEGIN IMMEDIATE: no row is written there.
             assert version.scalar() == (2 if repo.postgres else None)
+
+
+def test_reused_documents_names_every_other_case_holding_each_file(world: World) -> None:
+    """On SQLite every file goes in one statement (a JSON array parameter), on PostgreSQL one
+    read per file: either way each file maps to the other cases that hold it."""
+    docs = world.docs("housing", "repair")
+    survey = next(d for d in docs if d.kind == "survey_record")
+    first = world.submit("housing", "repair", person(world), documents=docs).case_id
+    others = []
+    for n in range(2):
+        mine = [d for d in world.docs("housing", "repair") if d.kind != "survey_record"]
+        filed = world.submit(
+            "housing", "repair", person(world), documents=[*mine, copy_of(survey, f"{n}.pdf")]
+        )
+        others.append(filed.case_id)
+    hashes = [d.sha256 for d in docs]
+    with world.app.engine.connect() as conn, conn.begin():
+        repo = Repository(conn)
+        found = repo.reused_documents([*hashes, survey.sha256, "0" * 64], str(first))
+        again = repo.reused_documents([survey.sha256], str(others[0]))
+        none = repo.reused_documents([], str(first))
+    assert {h: set(ids) for h, ids in found.items()} == {survey.sha256: set(others)}
+    assert {h: set(ids) for h, ids in again.items()} == {survey.sha256: {first, others[1]}}
+    assert none == {}
+
+
+def test_a_member_and_an_account_are_read_with_all_their_periods_and_roles(world: World) -> None:
+    """One statement each (a row per membership or role): every period and every role valid
+    on the day comes back, and an account with no role has none."""
+    today = world.clock.today()
+    member_id = world.member("CS-A", joined=date(2015, 1, 1))
+    with world.app.engine.begin() as conn:
+        conn.execute(
+            r.MEMBERSHIP.insert().values(
+                member_id=member_id,
+                unit_id="TP",
+                joined_on=date(2010, 1, 1),
+                left_on=date(2014, 12, 31),
+            )
+        )
+    plain = world.account("no_roles", None, "CS-A")
+    several = world.account("several_roles", Role.GRASSROOTS_CHAIR, "CS-A")
+    world.admin.grant_role("test", several, Role.UPPER_CHAIR, "TP", date(2020, 1, 1))
+    world.admin.grant_role("test", several, Role.TREASURER, "TP", today + timedelta(days=1))
+    with world.app.engine.connect() as conn, conn.begin():
+        repo = Repository(conn)
+        periods = repo.member_facts(member_id).memberships
+        none = repo.account_and_grants(plain, today)
+        account, grants = repo.account_and_grants(several, today)
+    assert periods == (
+        MembershipPeriod("TP", date(2010, 1, 1), date(2014, 12, 31)),
+        MembershipPeriod("CS-A", date(2015, 1, 1), None),
+    )
+    assert (none[0]["username"], none[1]) == ("no_roles", ())
+    assert account["username"] == "several_roles"
+    assert set(grants) == {(Role.GRASSROOTS_CHAIR, "CS-A"), (Role.UPPER_CHAIR, "TP")}
