@@ -125,6 +125,10 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "Không phải đoàn viên vào ngày {date}",
         "Not a union member on {date}",
     ),
+    "not_member_of_filing_unit": (
+        "Không phải đoàn viên của công đoàn cơ sở lập hồ sơ vào ngày {date}",
+        "Not a member of the filing grassroots union on {date}",
+    ),
     "tenure_too_short": (
         "Thời gian là đoàn viên {months} tháng, chưa đủ {required} tháng",
         "Membership of {months} months is shorter than the required {required}",

@@ -77,9 +77,13 @@ def possible_duplicate_person(facts: Facts, _: BaseModel) -> Verdict:
 
 @rule("member_on_event_date", code="C3", facts=())
 def member_on_event_date(facts: Facts, _: BaseModel) -> Verdict:
+    # A member of the filing grassroots union on that day: without the unit an officer could
+    # file for any member whose id they know (a member with two jobs is filed by either).
     day = facts.case.event_date
-    if facts.member.active_on(day):
+    if facts.member.active_on(day, facts.case.unit_id):
         return PASS
+    if facts.member.active_on(day):
+        return fail("not_member_of_filing_unit", date=day.strftime("%d/%m/%Y"))
     return fail("not_member_on_event_date", date=day.strftime("%d/%m/%Y"))
 
 

@@ -35,8 +35,9 @@ class MemberFacts:
     commune_code: str | None
     memberships: tuple[MembershipPeriod, ...]
 
-    def active_on(self, day: date) -> bool:
-        return any(p.covers(day) for p in self.memberships)
+    def active_on(self, day: date, unit_id: str | None = None) -> bool:
+        """A member on `day` — at `unit_id` if one is given."""
+        return any(p.covers(day) and unit_id in (None, p.unit_id) for p in self.memberships)
 
     def tenure_days(self, until: date) -> int:
         """Days of membership up to `until`, summing every period (re-joining counts)."""

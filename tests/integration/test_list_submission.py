@@ -184,6 +184,21 @@ class TestATetListOfThirtyMembers(SharedWorld):
         assert audit_actions(world)[-1]["action"] == "batch.submitted"
         assert verify_audit(world.app.engine).ok
 
+    def test_a_member_of_another_union_on_the_list_is_refused_and_the_others_are_kept(
+        self, world: World
+    ) -> None:
+        season = world.campaign("tet", code("TET-LIST-OTHER-UNION"))
+        ours, theirs = person(world), person(world, "CS-B")
+        results = submit_list(world, season, [item(ours), item(theirs)])
+        assert [(r.outcome, r.rule, r.error) for r in results] == [
+            ("accepted", None, None),
+            ("refused", "member_on_event_date", "not_member_of_filing_unit"),
+        ]
+        assert [c["member_id"] for c in cases_in(world, season)] == [ours]
+        # Their own union files them in the same campaign.
+        results = submit_list(world, season, [item(theirs)], unit="CS-B", by="officer_b")
+        assert [r.outcome for r in results] == ["accepted"]
+
     def test_a_list_filed_for_a_ward_union_instead_of_a_grassroots_union_is_refused_whole(
         self, world: World
     ) -> None:

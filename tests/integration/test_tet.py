@@ -207,15 +207,21 @@ class TestOncePerSeason(SharedWorld):
         assert (err.rule, err.code) == ("unique_claim", "duplicate_claim")
         assert [c["id"] for c in cases_of_member(world, member)] == [first.case_id]
 
-    def test_the_same_member_filed_by_another_grassroots_union_is_still_refused(
+    def test_another_grassroots_union_cannot_file_for_the_member_before_or_after_their_own(
         self, world: World, season: str
     ) -> None:
-        member = person(world)  # e.g. a member with a second job at CS-B
-        tet(world, member, season)
-        err = refused(
-            world, RuleViolation, lambda: tet(world, member, season, unit="CS-B", by="officer_b")
-        )
-        assert err.rule == "unique_claim"
+        member = person(world)  # a member of CS-A
+        for _ in range(2):  # before CS-A files, and again after
+            err = refused(
+                world,
+                RuleViolation,
+                lambda: tet(world, member, season, unit="CS-B", by="officer_b"),
+            )
+            assert (err.rule, err.code) == ("member_on_event_date", "not_member_of_filing_unit")
+            assert err.params == {"date": TODAY.strftime("%d/%m/%Y")}
+            if not cases_of_member(world, member):
+                assert tet(world, member, season).status == "in_review"
+        assert len(cases_of_member(world, member)) == 1
 
     def test_a_second_plan_in_the_same_season_is_allowed_but_flagged_above_3_3m(
         self, world: World, season: str
