@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from fastapi import FastAPI, Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import auth, problems
 from api.routers import admin, audit, cases, complaints, meta, payments, tasks
@@ -74,23 +74,59 @@ def _has_control(raw: bytes) -> bool:
     return any(ord(ch) < 32 or ord(ch) == 127 for ch in unquote_plus(raw.decode("latin-1")))
 
 
+async def _read_unsized_body(receive: Receive) -> bytes | None:
+    """The whole body of a request that declares no length (chunked), or None as soon as it
+    passes MAX_BODY or the client goes away: the app never sees a byte of such a body."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives the app `body` in one message, then the client's own messages
+    (a streaming response still learns of a disconnect)."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
 class EdgeGuard:
-    """Before routing: a declared body over MAX_BODY is 413; a control character (NUL, …) in
-    the path or the query string is 422 on every database alike (PostgreSQL refuses NUL)."""
+    """Before routing: a body over MAX_BODY is 413, whether its length is declared or it comes
+    chunked (read here, up to the limit, before the app runs); a control character (NUL, …)
+    in the path or the query string is 422 on every database alike (PostgreSQL refuses NUL)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            length = dict(scope.get("headers") or []).get(b"content-length", b"0")
+            length = dict(scope.get("headers") or []).get(b"content-length")
             refusal = None
-            if not length.isdigit() or int(length) > MAX_BODY:
+            if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
                 refusal = (413, "payload_too_large")
             elif _has_control(scope.get("raw_path") or b"") or _has_control(
                 scope.get("query_string") or b""
             ):
                 refusal = (422, "invalid_request")
+            elif length is None:
+                body = await _read_unsized_body(receive)
+                if body is None:
+                    refusal = (413, "payload_too_large")
+                else:
+                    receive = _replaying(body, receive)
             if refusal is not None:
                 request = Request(scope)
                 status, code = refusal

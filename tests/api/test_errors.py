@@ -1,6 +1,8 @@
 """Refusals are RFC 9457 problems naming the field or rule, in the caller's language; nothing a
 client sends gives a 500 (the test client re-raises server errors, so one would fail here)."""
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -197,6 +199,40 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(client: TestClient, worl
         headers={**bearer(world, "officer_a"), "Content-Type": "application/json"},
     )
     problem(r, 413, "payload_too_large")
+
+
+def _chunks(raw: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
+    """A body sent chunked: no Content-Length for the server to check first."""
+    for i in range(0, len(raw), size):
+        yield raw[i : i + size]
+
+
+def test_a_chunked_body_over_the_limit_is_413_and_writes_nothing(
+    client: TestClient, world: World
+) -> None:
+    from api.app import MAX_BODY
+
+    before = counts(world)
+    raw = b'{"policy": "' + b"x" * (MAX_BODY + 10) + b'"}'
+    r = client.post(
+        "/api/v1/cases",
+        content=_chunks(raw),
+        headers={**bearer(world, "officer_a"), "Content-Type": "application/json"},
+    )
+    problem(r, 413, "payload_too_large")
+    assert counts(world) == before
+
+
+def test_a_chunked_body_within_the_limit_is_read_whole(client: TestClient, world: World) -> None:
+    before = counts(world)
+    body = json.dumps(case_body(world, person(world))).encode()
+    r = client.post(
+        "/api/v1/cases",
+        content=_chunks(body, 100),
+        headers={**bearer(world, "officer_a"), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 201, r.text
+    assert counts(world)["welfare_case"] == before["welfare_case"] + 1
 
 
 @pytest.mark.parametrize(
