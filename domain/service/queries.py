@@ -263,6 +263,12 @@ def _verify_chain_rows(engine: Engine, segments: int, min_entries: int) -> Verif
     return _join(engine, plan, results, recheck)
 
 
+def _recorded_head(engine: Engine) -> tuple[int, str]:
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        seq, entry = conn.execute(select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.entry_hash)).one()
+    return int(seq), str(entry)
+
+
 def verify_audit(
     engine: Engine, *, segments: int | None = None, min_segment_entries: int | None = None
 ) -> VerifyResult:
@@ -271,7 +277,13 @@ def verify_audit(
     A long chain is verified in up to `segments` stretches at once (`VERIFY_SEGMENTS`), each of
     at least `min_segment_entries` (`VERIFY_SEGMENT_MIN`); the verdict — which entry, what
     problem, how many entries checked before it — is the one a single pass in chain order gives.
+
+    The engine may append while this runs. The head is therefore read before and after the
+    rows: the chain read must end at or after the first reading and at or before the second,
+    and where it ends on a recorded head it must end on that head's hash. So appends never
+    look like removed entries, while a cut-off, rewritten or over-long tail still shows.
     """
+    before = _recorded_head(engine)
     result = _verify_chain_rows(
         engine,
         VERIFY_SEGMENTS.get(engine.dialect.name, 1) if segments is None else segments,
@@ -279,18 +291,24 @@ def verify_audit(
     )
     if not result.ok:
         return result
-    with engine.connect().execution_options(**READ_ONLY) as conn:
-        head_seq, head_hash = conn.execute(select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.entry_hash)).one()
-    if head_seq != result.head_seq or head_hash != result.head_hash:
-        return VerifyResult(
-            False,
-            result.checked,
-            result.head_seq,
-            result.head_hash,
+    after = _recorded_head(engine)
+    end = (result.head_seq, result.head_hash)
+    if end in (before, after) or before[0] < result.head_seq < after[0]:
+        return result
+    if result.head_seq < before[0]:
+        at, problem = (
             result.head_seq + 1,
             "the chain ends before the recorded head: entries were removed",
         )
-    return result
+    elif result.head_seq > after[0]:
+        at = after[0] + 1
+        problem = "the chain goes on past the recorded head: entries were added around the engine"
+    else:
+        at, problem = (
+            result.head_seq,
+            "the newest entry differs from the recorded head: it was rewritten",
+        )
+    return VerifyResult(False, result.checked, result.head_seq, result.head_hash, at, problem)
 
 
 def verify_against_checkpoint(engine: Engine, cp: Checkpoint) -> VerifyResult:
@@ -307,12 +325,16 @@ def verify_against_checkpoint(engine: Engine, cp: Checkpoint) -> VerifyResult:
             cp.seq,
             "the chain is shorter than the checkpoint: entries were removed",
         )
-    # The first entry at or after the checkpoint's sequence (one row, not a batch of them).
-    with engine.connect().execution_options(**READ_ONLY) as conn:
-        at_checkpoint = conn.execute(
-            select(AUDIT.c.entry_hash).where(AUDIT.c.seq >= cp.seq).order_by(AUDIT.c.seq).limit(1)
-        ).scalar()
-    if at_checkpoint is not None and at_checkpoint != cp.entry_hash:
+    if cp.seq == 0:
+        # Taken on an empty chain: what it vouches for is the start, the genesis hash.
+        at_checkpoint: str | None = GENESIS
+    else:
+        # The verified chain holds every entry from 1 to its head, so this one exists.
+        with engine.connect().execution_options(**READ_ONLY) as conn:
+            at_checkpoint = conn.execute(
+                select(AUDIT.c.entry_hash).where(AUDIT.c.seq == cp.seq)
+            ).scalar()
+    if at_checkpoint != cp.entry_hash:
         return VerifyResult(
             False,
             result.checked,
@@ -325,9 +347,8 @@ def verify_against_checkpoint(engine: Engine, cp: Checkpoint) -> VerifyResult:
 
 
 def checkpoint(engine: Engine, now: datetime, private_key_pem: bytes | None = None) -> Checkpoint:
-    with engine.connect().execution_options(**READ_ONLY) as conn:
-        seq, head = conn.execute(select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.entry_hash)).one()
-    return make_checkpoint(int(seq), str(head), now, private_key_pem)
+    seq, head = _recorded_head(engine)
+    return make_checkpoint(seq, head, now, private_key_pem)
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,40 @@
 """The audit log is append-only and hash-chained: tampering is refused, or at least detected."""
 
+import inspect
 import json
 import os
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from domain.audit import Checkpoint, checkpoint_signature_ok, new_signing_key
-from domain.service.queries import case_trail, checkpoint, verify_against_checkpoint, verify_audit
-from tests.support import Database, World
+from domain.adapters.repository import AUDIT
+from domain.audit import (
+    GENESIS,
+    AuditEntry,
+    Checkpoint,
+    VerifyResult,
+    canonical_json,
+    checkpoint_signature_ok,
+    new_signing_key,
+)
+from domain.bootstrap import bootstrap
+from domain.config import Settings
+from domain.roles import OrgLevel
+from domain.service import queries
+from domain.service.queries import (
+    case_trail,
+    checkpoint,
+    iter_audit,
+    verify_against_checkpoint,
+    verify_audit,
+)
+from tests.support import DEFS, Clock, Database, World
 
 
 def _some_history(world: World) -> str:
@@ -152,6 +173,103 @@ class TestTamperDetection:
         result = verify_against_checkpoint(world.app.engine, cp)
         assert not result.ok
         assert result.broken_seq == cp.seq
+
+
+def _seal_again(e: AuditEntry, **changes: Any) -> AuditEntry:
+    """The entry with `changes`, sealed on its own prev_hash: a consistent forgery."""
+    from domain.audit import seal
+
+    fields = {name: getattr(e, name) for name in inspect.signature(seal).parameters}
+    return seal(**{**fields, **changes})
+
+
+class TestTheTail:
+    """The newest entries are where a chain check meets the recorded head."""
+
+    def test_appends_while_verifying_are_not_taken_for_removed_entries(
+        self, world: World, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        _some_history(world)
+        read_rows = queries._verify_chain_rows
+
+        def rows_then_append(*args: Any) -> VerifyResult:
+            result = read_rows(*args)
+            _some_history(world)  # committed after the rows were read, before the head is
+            return result
+
+        monkeypatch.setattr(queries, "_verify_chain_rows", rows_then_append)
+        result = verify_audit(world.app.engine)
+        assert result.ok, result.problem
+        monkeypatch.undo()
+        assert verify_audit(world.app.engine).head_seq > result.head_seq
+
+    def test_appends_before_the_rows_are_read_are_verified_with_them(
+        self, world: World, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        _some_history(world)
+        read_rows = queries._verify_chain_rows
+        before = queries._recorded_head(world.app.engine)
+
+        def append_then_rows(*args: Any) -> VerifyResult:
+            _some_history(world)  # committed after the head was first read
+            return read_rows(*args)
+
+        monkeypatch.setattr(queries, "_verify_chain_rows", append_then_rows)
+        result = verify_audit(world.app.engine)
+        assert result.ok, result.problem
+        assert result.head_seq > before[0]
+
+    def test_rewriting_the_newest_entry_and_its_hash_is_detected_against_the_head(
+        self, world: World, db: Database
+    ) -> None:
+        _some_history(world)
+        newest = list(iter_audit(world.app.engine))[-1]
+        forged = _seal_again(newest, actor_id="someone-else")
+        _tamper(
+            db,
+            f"UPDATE audit_entry SET actor_id = 'someone-else', entry_hash = '{forged.entry_hash}'"
+            f" WHERE seq = {newest.seq}",
+        )
+        result = verify_audit(world.app.engine)
+        assert not result.ok
+        assert result.broken_seq == newest.seq
+        assert "rewritten" in (result.problem or "")
+
+    def test_entries_added_past_the_head_around_the_engine_are_detected(
+        self, world: World, db: Database
+    ) -> None:
+        _some_history(world)
+        newest = list(iter_audit(world.app.engine))[-1]
+        extra = _seal_again(newest, seq=newest.seq + 1, prev_hash=newest.entry_hash)
+        row = {col.name: getattr(extra, col.name) for col in AUDIT.c}
+        with db.engine.begin() as conn:
+            conn.execute(AUDIT.insert(), {**row, "payload": canonical_json(extra.payload).decode()})
+        result = verify_audit(world.app.engine)
+        assert not result.ok
+        assert result.broken_seq == newest.seq + 1
+        assert "past the recorded head" in (result.problem or "")
+
+
+class TestCheckpointOfAnEmptyChain:
+    def test_it_still_verifies_once_entries_exist(
+        self, db: Database, tmp_path: Path, clock: Clock
+    ) -> None:
+        engine = db.engine
+        app = bootstrap(
+            Settings(database_url=db.url, definitions_dir=DEFS, data_dir=tmp_path),
+            engine=engine,
+            clock=clock,
+        )
+        cp = checkpoint(engine, datetime.now(UTC))
+        assert (cp.seq, cp.entry_hash) == (0, GENESIS)
+        assert verify_against_checkpoint(engine, cp).ok
+        app.admin.add_org_unit("test", "VN", "Tổng Liên đoàn", OrgLevel.FEDERATION, None)
+        result = verify_against_checkpoint(engine, cp)
+        assert result.ok, result.problem
+        assert result.head_seq >= 1
+        # A checkpoint claiming another start is still refused.
+        other = Checkpoint(0, "f" * 64, cp.created_at)
+        assert "rewritten" in (verify_against_checkpoint(engine, other).problem or "")
 
 
 def test_cli_audit_verify_exits_1_and_names_the_broken_entry(
