@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import auth, problems
@@ -169,7 +170,9 @@ def _problem_openapi(api: FastAPI) -> None:
 def create_app(app: App | None = None) -> FastAPI:
     """The HTTP application over a domain App (bootstrapped from the environment when None)."""
     domain_app = app or bootstrap(get_settings())
-    api = FastAPI(
+    # /docs and /redoc with their scripts served from here, not from a CDN: a commune office
+    # on a poor or filtered connection would otherwise get a blank page.
+    api = FastAPIOffline(
         title="union-welfare",
         version="1.0",
         summary="Phúc lợi đoàn viên Công đoàn tỉnh Lai Châu — welfare support approvals",

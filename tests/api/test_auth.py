@@ -1,6 +1,9 @@
 """Log-in, tokens and throttling: who gets in, who does not, and how the refusal looks."""
 
+import re
+
 import jwt
+import pytest
 from sqlalchemy import func, select, update
 
 from api.auth import issue_token
@@ -124,6 +127,21 @@ def test_health_and_docs_need_no_token(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
     assert client.get("/openapi.json").status_code == 200
     assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_load_nothing_from_outside(client: TestClient, page: str) -> None:
+    """An office without internet still gets working docs: every script, style and icon the
+    page names is served by the API itself."""
+    html = client.get(page).text
+    assets = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", html)
+    scripts = [a for a in assets if a.endswith(".js")]
+    assert scripts, html
+    for asset in assets:
+        assert asset.startswith("/"), f"{page} loads {asset} from outside"
+        r = client.get(asset)
+        assert r.status_code == 200, asset
+        assert r.content, asset
 
 
 def test_login_writes_nothing_to_the_audit_log(client: TestClient, world: World) -> None:
