@@ -382,6 +382,7 @@ class SubmittedOut(_Out):
                             "params": {},
                         }
                     ],
+                    "open_task_ids": ["0192f7a0-0000-7000-8000-0000000000aa"],
                 }
             ]
         },
@@ -392,6 +393,10 @@ class SubmittedOut(_Out):
     amount_display: str = Field(description="The amount as people read it.")
     flags: list[str] = Field(description="Soft-check flags (the case needs one more approver).")
     checks: list[CheckOut] = Field(description="Every check's result at intake.")
+    open_task_ids: list[str] = Field(
+        description="The approval tasks the submission opened (none while the case is still "
+        "in screening): what the first approver acts on."
+    )
 
 
 class ListItemOut(BaseModel):

@@ -227,6 +227,7 @@ def submit_case(
             amount_display=format_vnd(s.amount),
             flags=s.flags,
             checks=[CheckOut.model_validate(c) for c in s.checks],
+            open_task_ids=s.open_task_ids,
         )
 
     return idempotent(request, app, caller, key, body, 201, run)

@@ -296,3 +296,10 @@ def test_tet_list_with_accepted_flagged_and_refused_members_then_paid(
     decide(client, world, flagged, "chair_a")
     assert open_task(client, world, flagged, "chair_a2")["step"] == "grassroots_review"
     assert auditor_checks_the_trail(client, world, accepted)[0] == "case.submitted"
+
+
+def test_the_submission_answer_names_the_task_it_opened(client: TestClient, world: World) -> None:
+    answer = submit(client, world, "housing", "repair", person(world))
+    assert answer["status"] == "in_review"
+    task = open_task(client, world, answer["case_id"], "chair_a")
+    assert answer["open_task_ids"] == [task["id"]]
