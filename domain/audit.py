@@ -20,6 +20,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from domain.i18n import translate
+
 GENESIS = "0" * 64
 # json's own string encoder (what json.dumps(..., ensure_ascii=False) uses for a str): the fast
 # verifier and sealer build the canonical text of an entry's fields with it, byte-identical.
@@ -193,6 +195,19 @@ class VerifyResult:
     head_hash: str
     broken_seq: int | None = None
     problem: str | None = None
+    """What is wrong at `broken_seq`, in English (logs, the nightly audit entry)."""
+    problem_code: str | None = None
+    """The same as a message key of domain.i18n, for each reader's language."""
+    problem_params: Mapping[str, int] = field(default_factory=dict)
+
+
+def broken_chain(
+    checked: int, head_seq: int, head_hash: str, at: int, code: str, **params: int
+) -> VerifyResult:
+    """A failed verification: the last good entry, the first bad one and what is wrong."""
+    return VerifyResult(
+        False, checked, head_seq, head_hash, at, translate(code, "en", **params), code, params
+    )
 
 
 def fields_text(
@@ -257,34 +272,15 @@ def verify_stored_chain(
     checked = 0
     for seq, prev_hash, h, message in rows:
         if seq != expected_seq:
-            return VerifyResult(
-                False,
-                checked,
-                expected_seq - 1,
-                prev,
-                seq,
-                f"sequence gap: expected {expected_seq}, found {seq}",
+            return broken_chain(
+                checked, expected_seq - 1, prev, seq, "audit_gap", expected=expected_seq, found=seq
             )
         if prev_hash != prev:
-            return VerifyResult(
-                False,
-                checked,
-                expected_seq - 1,
-                prev,
-                seq,
-                "previous-hash link does not match the entry before it",
-            )
+            return broken_chain(checked, expected_seq - 1, prev, seq, "audit_link_broken")
         digest = tagged.copy()
         digest.update(message)
         if digest.hexdigest() != h and not recheck(seq):
-            return VerifyResult(
-                False,
-                checked,
-                expected_seq - 1,
-                prev,
-                seq,
-                "content does not match its hash (the entry was altered)",
-            )
+            return broken_chain(checked, expected_seq - 1, prev, seq, "audit_entry_altered")
         prev, expected_seq = h, expected_seq + 1
         checked += 1
     return VerifyResult(True, checked, expected_seq - 1, prev)
@@ -298,32 +294,19 @@ def verify_chain(
     checked = 0
     for e in entries:
         if e.seq != expected_seq:
-            return VerifyResult(
-                False,
+            return broken_chain(
                 checked,
                 expected_seq - 1,
                 prev,
                 e.seq,
-                f"sequence gap: expected {expected_seq}, found {e.seq}",
+                "audit_gap",
+                expected=expected_seq,
+                found=e.seq,
             )
         if e.prev_hash != prev:
-            return VerifyResult(
-                False,
-                checked,
-                expected_seq - 1,
-                prev,
-                e.seq,
-                "previous-hash link does not match the entry before it",
-            )
+            return broken_chain(checked, expected_seq - 1, prev, e.seq, "audit_link_broken")
         if entry_hash(e.prev_hash, e.fields()) != e.entry_hash:
-            return VerifyResult(
-                False,
-                checked,
-                expected_seq - 1,
-                prev,
-                e.seq,
-                "content does not match its hash (the entry was altered)",
-            )
+            return broken_chain(checked, expected_seq - 1, prev, e.seq, "audit_entry_altered")
         prev, expected_seq = e.entry_hash, expected_seq + 1
         checked += 1
     return VerifyResult(True, checked, expected_seq - 1, prev)

@@ -129,6 +129,43 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "Không phải đoàn viên của công đoàn cơ sở lập hồ sơ vào ngày {date}",
         "Not a member of the filing grassroots union on {date}",
     ),
+    # --- what an audit chain verification found wrong ------------------------------------
+    "audit_gap": (
+        "đứt đoạn số thứ tự: cần mục #{expected}, gặp mục #{found}",
+        "sequence gap: expected {expected}, found {found}",
+    ),
+    "audit_link_broken": (
+        "mã băm liên kết không khớp với mục liền trước",
+        "previous-hash link does not match the entry before it",
+    ),
+    "audit_entry_altered": (
+        "nội dung không khớp với mã băm (mục đã bị sửa)",
+        "content does not match its hash (the entry was altered)",
+    ),
+    "audit_entries_removed": (
+        "chuỗi kết thúc trước đầu chuỗi đã ghi: có mục đã bị xóa",
+        "the chain ends before the recorded head: entries were removed",
+    ),
+    "audit_entries_added": (
+        "chuỗi kéo dài quá đầu chuỗi đã ghi: có mục được thêm ngoài hệ thống",
+        "the chain goes on past the recorded head: entries were added around the engine",
+    ),
+    "audit_newest_rewritten": (
+        "mục mới nhất khác với đầu chuỗi đã ghi: mục này đã bị viết lại",
+        "the newest entry differs from the recorded head: it was rewritten",
+    ),
+    "audit_shorter_than_checkpoint": (
+        "chuỗi ngắn hơn điểm kiểm tra: có mục đã bị xóa",
+        "the chain is shorter than the checkpoint: entries were removed",
+    ),
+    "audit_checkpoint_differs": (
+        "mục tại điểm kiểm tra khác với bản lưu ngoài hệ thống: chuỗi đã bị viết lại",
+        "the entry differs from the checkpoint: the chain was rewritten",
+    ),
+    "audit_checkpoint_signature_invalid": (
+        "chữ ký của điểm kiểm tra không hợp lệ",
+        "the checkpoint signature is not valid",
+    ),
     "tenure_too_short": (
         "Thời gian là đoàn viên {months} tháng, chưa đủ {required} tháng",
         "Membership of {months} months is shorter than the required {required}",

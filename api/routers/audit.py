@@ -12,10 +12,11 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Caller
-from api.deps import Welfare
+from api.deps import CallerLang, Welfare
 from api.models import ID_PATTERN, CheckOut, IdQuery
 from api.problems import problems
 from domain.audit import Checkpoint
+from domain.i18n import translate
 from domain.service import audit_search as svc
 from domain.service.dossier import export_dossier
 from domain.service.queries import EntryCheck, TrailEntry
@@ -337,6 +338,7 @@ class VerificationOut(BaseModel):
                     "head_hash": HASH_EXAMPLE,
                     "broken_seq": None,
                     "problem": None,
+                    "problem_code": None,
                     "checkpoint_seq": None,
                     "signature_ok": None,
                 }
@@ -348,7 +350,13 @@ class VerificationOut(BaseModel):
     head_seq: int = Field(description="Last good entry.")
     head_hash: str = Field(description="Its hash.")
     broken_seq: int | None = Field(description="The first broken entry, if any.")
-    problem: str | None = Field(description="What is wrong there (English).")
+    problem: str | None = Field(description="What is wrong there, in the caller's language.")
+    problem_code: str | None = Field(
+        description="The same as a stable code: audit_gap, audit_link_broken, "
+        "audit_entry_altered, audit_entries_removed, audit_entries_added, "
+        "audit_newest_rewritten, audit_shorter_than_checkpoint, audit_checkpoint_differs, "
+        "audit_checkpoint_signature_invalid."
+    )
     checkpoint_seq: int | None = Field(description="The checkpoint compared with, if given.")
     signature_ok: bool | None = Field(description="The checkpoint's signature, if a key was given.")
 
@@ -364,7 +372,7 @@ class VerificationOut(BaseModel):
     responses=problems(400, 401, 403, 422),
 )
 def verification(
-    app: Welfare, caller: Caller, body: VerificationIn | None = None
+    app: Welfare, caller: Caller, lang: CallerLang, body: VerificationIn | None = None
 ) -> VerificationOut:
     body = body or VerificationIn()
     cp = None
@@ -385,7 +393,10 @@ def verification(
         head_seq=r.head_seq,
         head_hash=r.head_hash,
         broken_seq=r.broken_seq,
-        problem=r.problem,
+        problem=translate(r.problem_code, lang, **r.problem_params)
+        if r.problem_code
+        else r.problem,
+        problem_code=r.problem_code,
         checkpoint_seq=cp.seq if cp else None,
         signature_ok=v.signature_ok,
     )

@@ -1049,7 +1049,8 @@ class _Story:
             )
         else:
             self.say(
-                f"Chuỗi nhật ký kiểm toán: KHÔNG hợp lệ tại mục {result.broken_seq}: {result.problem}",
+                f"Chuỗi nhật ký kiểm toán: KHÔNG hợp lệ tại mục {result.broken_seq}: "
+                + translate(result.problem_code or "", "vi", **result.problem_params),
                 f"Audit chain: INVALID at entry {result.broken_seq}: {result.problem}",
             )
 

@@ -34,6 +34,7 @@ from domain.adapters.repository import AUDIT, CASE, COMPLAINT, TASK, audit_from_
 from domain.audit import (
     Checkpoint,
     VerifyResult,
+    broken_chain,
     checkpoint_signature_ok,
 )
 from domain.errors import InvalidRequest, NotFound, PermissionDenied
@@ -330,13 +331,12 @@ def verify(
         if not signature_ok:
             head = verify_audit(engine)
             return Verification(
-                VerifyResult(
-                    False,
+                broken_chain(
                     head.checked,
                     head.head_seq,
                     head.head_hash,
                     checkpoint.seq,
-                    "the checkpoint signature is not valid",
+                    "audit_checkpoint_signature_invalid",
                 ),
                 checkpoint,
                 False,

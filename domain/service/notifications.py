@@ -610,6 +610,8 @@ def present(context: dict[str, Any], lang: Lang) -> dict[str, Any]:
     for key in ("tasks", "groups"):
         if isinstance(out.get(key), list):
             out[key] = [{**g, "role_title": _role_title(g["role"], lang)} for g in out[key]]
+    if isinstance(out.get("problem_code"), str):  # what an audit verification found wrong
+        out["problem"] = translate(out["problem_code"], lang, **(out.get("problem_params") or {}))
     if isinstance(out.get("due_at"), str):
         local = datetime.fromisoformat(out["due_at"]).astimezone(VN_TZ)
         out["due"] = local.strftime("%H:%M %d/%m/%Y") + (

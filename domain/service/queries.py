@@ -29,6 +29,7 @@ from domain.audit import (
     Checkpoint,
     StoredRow,
     VerifyResult,
+    broken_chain,
     entry_hash,
     make_checkpoint,
     verify_stored_chain,
@@ -296,19 +297,12 @@ def verify_audit(
     if end in (before, after) or before[0] < result.head_seq < after[0]:
         return result
     if result.head_seq < before[0]:
-        at, problem = (
-            result.head_seq + 1,
-            "the chain ends before the recorded head: entries were removed",
-        )
+        at, code = result.head_seq + 1, "audit_entries_removed"
     elif result.head_seq > after[0]:
-        at = after[0] + 1
-        problem = "the chain goes on past the recorded head: entries were added around the engine"
+        at, code = after[0] + 1, "audit_entries_added"
     else:
-        at, problem = (
-            result.head_seq,
-            "the newest entry differs from the recorded head: it was rewritten",
-        )
-    return VerifyResult(False, result.checked, result.head_seq, result.head_hash, at, problem)
+        at, code = result.head_seq, "audit_newest_rewritten"
+    return broken_chain(result.checked, result.head_seq, result.head_hash, at, code)
 
 
 def verify_against_checkpoint(engine: Engine, cp: Checkpoint) -> VerifyResult:
@@ -317,13 +311,12 @@ def verify_against_checkpoint(engine: Engine, cp: Checkpoint) -> VerifyResult:
     if not result.ok:
         return result
     if result.head_seq < cp.seq:
-        return VerifyResult(
-            False,
+        return broken_chain(
             result.checked,
             result.head_seq,
             result.head_hash,
             cp.seq,
-            "the chain is shorter than the checkpoint: entries were removed",
+            "audit_shorter_than_checkpoint",
         )
     if cp.seq == 0:
         # Taken on an empty chain: what it vouches for is the start, the genesis hash.
@@ -335,13 +328,8 @@ def verify_against_checkpoint(engine: Engine, cp: Checkpoint) -> VerifyResult:
                 select(AUDIT.c.entry_hash).where(AUDIT.c.seq == cp.seq)
             ).scalar()
     if at_checkpoint != cp.entry_hash:
-        return VerifyResult(
-            False,
-            result.checked,
-            result.head_seq,
-            result.head_hash,
-            cp.seq,
-            "the entry differs from the checkpoint: the chain was rewritten",
+        return broken_chain(
+            result.checked, result.head_seq, result.head_hash, cp.seq, "audit_checkpoint_differs"
         )
     return result
 

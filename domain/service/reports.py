@@ -39,6 +39,8 @@ def verify_and_alert(engine: Engine, now: datetime) -> VerifyResult:
         "head_seq": result.head_seq,
         "broken_seq": result.broken_seq,
         "problem": result.problem,
+        "problem_code": result.problem_code,
+        "problem_params": dict(result.problem_params),
     }
     events = []
     if not result.ok:
@@ -50,6 +52,9 @@ def verify_and_alert(engine: Engine, now: datetime) -> VerifyResult:
                     "broken_seq": result.broken_seq,
                     "checked": result.checked,
                     "problem": (result.problem or "")[:200],
+                    # Each auditor's e-mail says it in their language.
+                    "problem_code": result.problem_code,
+                    "problem_params": dict(result.problem_params),
                 },
             )
         )

@@ -91,7 +91,12 @@ class TestTrail:
         assert v.status_code == 200
         assert v.json()["ok"] is False
         assert v.json()["broken_seq"] == target["seq"]
-        assert "altered" in v.json()["problem"]
+        assert v.json()["problem_code"] == "audit_entry_altered"
+        assert v.json()["problem"] == "nội dung không khớp với mã băm (mục đã bị sửa)"
+        english = client.post(
+            "/api/v1/audit/verification", headers={**h, "Accept-Language": "en"}, json={}
+        )
+        assert "altered" in english.json()["problem"]
 
     def test_scope_foreign_case_is_404_other_roles_403_no_token_401(
         self, client: TestClient, world: World
@@ -149,7 +154,8 @@ class TestVerification:
             "/api/v1/audit/verification", headers=h, json={"checkpoint": forged}
         ).json()
         assert moved["ok"] is False
-        assert "rewritten" in moved["problem"]
+        assert moved["problem_code"] == "audit_checkpoint_differs"
+        assert "chuỗi đã bị viết lại" in moved["problem"]
         garbage = {**cp, "signature": base64.b64encode(b"x" * 64).decode()}
         r = client.post(
             "/api/v1/audit/verification",

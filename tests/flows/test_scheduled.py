@@ -11,11 +11,19 @@ from typer.testing import CliRunner
 
 from domain.adapters.repository import AUDIT
 from domain.cli import app as cli
+from domain.service.notifications import send_with_smtp
 from domain.service.relay import build_relay
 from domain.service.reports import verify_and_alert, write_yearly_report
 from flows.runtime import use_app
 from flows.scheduled import audit_verify, yearly_report
-from tests.flows.support import notification_rows, outbox_rows
+from tests.flows.support import (
+    SmtpServer,
+    address,
+    give_addresses,
+    notification_rows,
+    outbox_rows,
+    run,
+)
 from tests.support import Database, World
 
 
@@ -47,18 +55,25 @@ def test_a_sound_chain_is_recorded_as_verified_and_alerts_nobody(mail_world: Wor
     assert templates_for(mail_world, "audit_alert") == []
 
 
-def test_a_broken_chain_alerts_every_auditor(mail_world: World, db: Database) -> None:
+def test_a_broken_chain_alerts_every_auditor_in_their_language(
+    mail_world: World, db: Database, smtp: SmtpServer
+) -> None:
+    give_addresses(mail_world, english=("auditor_tp",))
     mail_world.submit("housing", "repair", mail_world.member())
     tamper(db)
     result = verify_and_alert(mail_world.app.engine, mail_world.clock.now)
     assert not result.ok
-    assert result.broken_seq == 2
+    assert (result.broken_seq, result.problem_code) == (2, "audit_entry_altered")
     assert [r["type"] for r in outbox_rows(mail_world)][-1] == "audit.verification_failed"
     build_relay(mail_world.service, mail_world.app.settings).drain()
     assert templates_for(mail_world, "audit_alert") == [
         "auditor@congdoan.test",
         "auditor_tp@congdoan.test",
     ]
+    run(send_with_smtp(mail_world.app.engine, smtp.settings(), clock=mail_world.service.clock))
+    body = {m.to[0]: m.body for m in smtp.received}
+    assert "Mô tả: nội dung không khớp với mã băm (mục đã bị sửa)" in body[address("auditor")]
+    assert "content does not match its hash" in body[address("auditor_tp")]
 
 
 def test_the_yearly_report_counts_cases_per_upper_level_union_and_tells_the_standing_committee(

@@ -309,4 +309,4 @@ def test_cli_audit_verify_exits_1_and_names_the_broken_entry(
         text=True,
         check=False,
     )
-    assert "CHUỖI NHẬT KÝ BỊ HỎNG tại mục #4" in vi.stdout
+    assert "CHUỖI NHẬT KÝ BỊ HỎNG tại mục #4: nội dung không khớp với mã băm" in vi.stdout
