@@ -45,6 +45,12 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "Refused by the anti-abuse rules",
     ),
     "duplicate": ("Đã tồn tại: {what}", "Already exists: {what}"),
+    "membership_open": (
+        "Người này vẫn đang là đoàn viên của một công đoàn cơ sở: công đoàn đó cần ghi ngày "
+        "kết thúc sinh hoạt trước",
+        "This person is still a member of a grassroots union: that union must record the "
+        "end of the membership first",
+    ),
     "invalid_definition": ("Định nghĩa quy trình không hợp lệ", "Invalid workflow definition"),
     "budget_insufficient": (
         "Ngân sách quỹ {fund} năm {year} không đủ",

@@ -221,6 +221,29 @@ class MembershipEndIn(BaseModel):
     left_on: date = Field(description="Last day of membership.")
 
 
+class MembershipIn(BaseModel):
+    """A registered person joins a grassroots union: found by the CCCD and birth date on
+    their card."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "cccd": "012091000123",
+                    "dob": "1991-04-02",
+                    "unit_id": "CS-B",
+                    "joined_on": "2026-03-01",
+                }
+            ]
+        },
+    )
+    cccd: str = Field(pattern=r"^[0-9]{12}$", description="CCCD (12 digits); never shown again.")
+    dob: date = Field(description="Date of birth, as on the card.")
+    unit_id: Id = Field(description="Grassroots unit joined (one the admin administers).")
+    joined_on: date = Field(description="First day of the new membership.")
+
+
 def _member(m: d.MemberView) -> MemberOut:
     return MemberOut(**m.__dict__)
 
@@ -308,6 +331,34 @@ def end_membership(
         return _one_member(app, caller, member_id)
 
     return idempotent(request, app, caller, key, body, 200, act)
+
+
+@router.post(
+    "/memberships",
+    status_code=201,
+    response_model=MemberOut,
+    summary="Record that a registered person joins a union",
+    description="On a transfer, after unions merge, or when someone returns: the person is "
+    "found by CCCD and date of birth (404 when no member matches both). A membership still "
+    "open at any union is refused (409 `membership_open`): that union ends it first with "
+    "`membership-end`. `joined_on` must come after the last membership's end (422). "
+    "Accepts `Idempotency-Key`.",
+    responses=problems(400, 401, 403, 404, 409, 422),
+)
+def create_membership(
+    body: MembershipIn, request: Request, app: Welfare, caller: Caller, key: IdempotencyKey = None
+) -> Response:
+    def act() -> MemberOut:
+        member_id = app.admin.scoped().add_membership(
+            caller.account_id,
+            cccd=body.cccd,
+            dob=body.dob,
+            unit_id=body.unit_id,
+            joined_on=body.joined_on,
+        )
+        return _one_member(app, caller, member_id)
+
+    return idempotent(request, app, caller, key, body, 201, act)
 
 
 # --- member list import ----------------------------------------------------------------------

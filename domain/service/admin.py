@@ -369,6 +369,62 @@ class Admin:
             )
             uow.commit(now)
 
+    def add_membership(
+        self, actor_id: str, *, cccd: str, dob: date, unit_id: str, joined_on: date
+    ) -> str:
+        """A registered person joins a grassroots union again: on a transfer, after a merger
+        of unions, or returning after they left. Returns the member id.
+
+        The union's admin finds them by the CCCD and date of birth on their card (the member
+        lives in another union's records, which this admin cannot list). A membership still
+        open elsewhere must be ended first by its own union: with two open memberships two
+        unions could file for one person (C3 checks the filing union)."""
+        now = self.s.clock()
+        with self.s._uow() as uow:
+            self._require_unit(uow.conn, actor_id, unit_id, now)
+            if uow.repo.unit(unit_id)["level"] != OrgLevel.GRASSROOTS.value:
+                raise _invalid("unit_id", "a grassroots union")
+            member = uow.conn.execute(
+                select(MEMBER.c.id)
+                .where(MEMBER.c.cccd == cccd.strip(), MEMBER.c.dob == dob)
+                .with_for_update()  # PostgreSQL: one join at a time (SQLite: BEGIN IMMEDIATE)
+            ).first()
+            if member is None:
+                raise NotFound("member", "CCCD …" + cccd.strip()[-4:])
+            member_id = str(member[0])
+            periods = uow.conn.execute(
+                select(MEMBERSHIP.c.joined_on, MEMBERSHIP.c.left_on).where(
+                    MEMBERSHIP.c.member_id == member_id
+                )
+            ).all()
+            if any(left is None for _, left in periods):
+                raise Conflict("membership_open")
+            last_left = max((left for _, left in periods if left is not None), default=None)
+            if joined_on < dob:
+                raise _invalid("joined_on", "before the date of birth")
+            if last_left is not None and joined_on <= last_left:
+                raise _invalid(
+                    "joined_on", f"after {last_left:%d/%m/%Y}, the last membership's end"
+                )
+            uow.conn.execute(
+                insert(MEMBERSHIP).values(member_id=member_id, unit_id=unit_id, joined_on=joined_on)
+            )
+            uow.record(
+                audit=[
+                    _intent(
+                        "member.joined",
+                        "member",
+                        member_id,
+                        actor_id,
+                        {"unit": unit_id, "joined_on": joined_on.isoformat()},
+                        unit=unit_id,
+                        role=Role.ADMIN.value if self.enforce_scope else None,
+                    )
+                ]
+            )
+            uow.commit(now)
+        return member_id
+
     def add_account(
         self,
         actor_id: str,

@@ -123,6 +123,46 @@ class TestMembers:
             409,
         )
 
+    def test_a_member_moves_to_another_union(self, client: TestClient, admins: World) -> None:
+        tp = bearer(admins, "admin_tp")
+        cccd = _cccd(4, date(1988, 6, 9))
+        body = {
+            "full_name": "Sùng A Lử",
+            "cccd": cccd,
+            "dob": "1988-06-09",
+            "sex": "male",
+            "unit_id": "CS-A",
+            "joined_on": "2016-03-01",
+        }
+        m = client.post("/api/v1/members", headers=tp, json=body).json()
+        join = {"cccd": cccd, "dob": "1988-06-09", "unit_id": "CS-B", "joined_on": "2026-03-01"}
+        still_open = client.post("/api/v1/memberships", headers=tp, json=join)
+        assert str(problem(still_open, 409, "membership_open")["title"]).startswith("Người này vẫn")
+        end = {"left_on": "2026-02-28"}
+        client.post(f"/api/v1/members/{m['id']}/membership-end", headers=tp, json=end)
+        problem(
+            client.post("/api/v1/memberships", headers=tp, json={**join, "dob": "1988-06-10"}),
+            404,
+        )
+        early = client.post(
+            "/api/v1/memberships", headers=tp, json={**join, "joined_on": "2026-02-28"}
+        )
+        assert problem(early, 422)["field"] == "joined_on"
+        bad_card = client.post("/api/v1/memberships", headers=tp, json={**join, "cccd": "12345"})
+        assert problem(bad_card, 422)["errors"][0]["field"] == "cccd"  # type: ignore[index]
+        r = client.post("/api/v1/memberships", headers=tp, json=join)
+        assert r.status_code == 201, r.text
+        assert (r.json()["id"], r.json()["unit_id"], r.json()["joined_on"]) == (
+            m["id"],
+            "CS-B",
+            "2026-03-01",
+        )
+        assert cccd not in r.text
+        # An admin elsewhere cannot record a join in CS-B.
+        admins.account("admin_dk", Role.ADMIN, "DK")
+        other = client.post("/api/v1/memberships", headers=bearer(admins, "admin_dk"), json=join)
+        problem(other, 404)
+
     def test_list_pagination(self, client: TestClient, admins: World) -> None:
         for _ in range(5):
             admins.member("CS-B")

@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from api.auth import issue_token
-from domain.adapters.repository import AUDIT
+from domain.adapters.repository import AUDIT, MEMBER
 from domain.cccd import make_cccd
 from domain.roles import OrgLevel, Role
 from domain.service.queries import open_tasks
@@ -223,6 +223,14 @@ def _build(m: Matrix) -> None:
     m.res["members"] = {u: w.member(u) for u in GRASSROOTS}
     for route in ("POST /api/v1/members/{member_id}/membership-end",):
         m.res[route] = {u: {"member": w.member(u)} for u in GRASSROOTS}
+    # Someone who left each union: the first allowed join is 201, the next ones 409.
+    m.res["POST /api/v1/memberships"] = {}
+    for u in GRASSROOTS:
+        left = w.member(u)
+        w.admin.end_membership("test", left, date(2026, 2, 27))
+        with w.app.engine.connect() as conn:
+            row = conn.execute(select(MEMBER.c.cccd, MEMBER.c.dob).where(MEMBER.c.id == left)).one()
+        m.res["POST /api/v1/memberships"][u] = {"cccd": row.cccd, "dob": row.dob.isoformat()}
     for route in (
         "GET /api/v1/accounts/{account_id}",
         "POST /api/v1/accounts/{account_id}/deactivation",
@@ -591,6 +599,19 @@ ROUTES: dict[str, Entry] = {
         lambda m, route, a, u: (
             f"/api/v1/members/{m.res[route][CASE_UNIT[u]]['member']}/membership-end",
             {"json": {"left_on": "2026-02-28"}},
+        ),
+        admin_grassroots,
+    ),
+    "POST /api/v1/memberships": Entry(
+        lambda m, route, a, u: (
+            "/api/v1/memberships",
+            {
+                "json": {
+                    **m.res[route][CASE_UNIT[u]],
+                    "unit_id": CASE_UNIT[u],
+                    "joined_on": "2026-03-01",
+                }
+            },
         ),
         admin_grassroots,
     ),
