@@ -157,6 +157,12 @@ def insert_member(conn: Connection, m: NewMember, unit_id: str, now: datetime) -
     return member_id
 
 
+def insert_membership(conn: Connection, member_id: str, unit_id: str, joined_on: date) -> None:
+    conn.execute(
+        insert(MEMBERSHIP).values(member_id=member_id, unit_id=unit_id, joined_on=joined_on)
+    )
+
+
 def admin_scope(conn: Connection, account_id: str, now: datetime) -> UnitScope:
     """Where an account's `admin` grants reach; PermissionDenied when it holds none."""
     scope = role_scope(conn, account_id, [Role.ADMIN], now.astimezone(VN_TZ).date())
@@ -406,9 +412,7 @@ class Admin:
                 raise _invalid(
                     "joined_on", f"after {last_left:%d/%m/%Y}, the last membership's end"
                 )
-            uow.conn.execute(
-                insert(MEMBERSHIP).values(member_id=member_id, unit_id=unit_id, joined_on=joined_on)
-            )
+            insert_membership(uow.conn, member_id, unit_id, joined_on)
             uow.record(
                 audit=[
                     _intent(

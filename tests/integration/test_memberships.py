@@ -4,6 +4,8 @@ C3 checks membership of the filing union on the event date, so a transfer (or a 
 leaving) has to be recordable: the old union ends the membership, the new one records the join.
 """
 
+import contextlib
+import threading
 from datetime import date, timedelta
 from typing import Any
 
@@ -13,8 +15,9 @@ from sqlalchemy import select
 from domain.adapters.repository import AUDIT, MEMBER, MEMBERSHIP
 from domain.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, RuleViolation
 from domain.roles import Role
+from domain.service import admin
 from domain.service.queries import verify_audit
-from tests.integration.helpers_flow import counts, person, refused
+from tests.integration.helpers_flow import counts, person, race, refused
 from tests.support import World
 
 CANCER = {"diagnosis_category": "cancer"}
@@ -195,3 +198,36 @@ class TestRefusals:
                 joined_on=world.clock.today(),
             )
         assert [p[0] for p in periods(world, member)] == ["CS-A"]
+
+
+def test_two_unions_recording_the_same_person_at_once_give_one_membership(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    member = person(world, "CS-A")
+    world.admin.end_membership("test", member, world.clock.today() - timedelta(days=20))
+    joined = world.clock.today() - timedelta(days=5)
+    # Each join waits, after its checks, for the other to get there too (at most 2 s): without
+    # the member's lock both would pass the "no open membership" check and both insert.
+    both_checked = threading.Barrier(2, timeout=2)
+    insert = admin.insert_membership
+
+    def after_the_other(*args: Any) -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_checked.wait()
+        insert(*args)
+
+    monkeypatch.setattr(admin, "insert_membership", after_the_other)
+    results = race(
+        *(
+            lambda unit=unit: world.admin.add_membership(
+                "test", **card(world, member), unit_id=unit, joined_on=joined
+            )
+            for unit in ("CS-B", "CS-C")
+        )
+    )
+    outcomes = sorted(kind for kind, _ in results)
+    assert outcomes == ["err", "ok"], results
+    error = next(value for kind, value in results if kind == "err")
+    assert isinstance(error, Conflict)
+    assert error.message_key == "membership_open"
+    assert [p[2] for p in periods(world, member)].count(None) == 1
