@@ -18,6 +18,8 @@ Usage in a write route (sync `def`, like every route here):
   `Idempotent-Replayed: true`, and nothing runs;
 - same key, different request: 422 `idempotency_key_reused`;
 - same key while the first request still runs: 409 `idempotency_in_progress`;
+- same key after the first request's command committed but its answer was lost (the process
+  died in between): 409 `idempotency_outcome_lost`, and nothing runs again;
 - a 401/403/404/409/429/5xx answer is not stored: a retry runs again (that is the point of
   retrying after a 409 conflict).
 
@@ -99,7 +101,11 @@ def idempotent(
             headers={REPLAYED: "true"},
         )
     try:
-        response = _render(action(), status)
+        # A command that commits also marks the key as "ran", in its own transaction: a crash
+        # before `finish` cannot let a retry run it again (domain/service/idempotency.py).
+        with store.marking(caller.account_id, key):
+            result = action()
+        response = _render(result, status)
     except DomainError as err:
         response = problem_response(request, err)
     except BaseException:

@@ -86,7 +86,10 @@ PROBLEM_CODES: dict[str, str] = {
     "transition_not_allowed": "409 — the case's status does not allow this command",
     "duplicate": "409 — the thing already exists",
     "idempotency_in_progress": "409 — a request with the same Idempotency-Key is running",
+    "idempotency_outcome_lost": "409 — the request with this key was carried out, but its "
+    "answer was lost (a crash before it was stored): look the result up",
     "idempotency_key_reused": "422 — the Idempotency-Key was used for another request",
+    "membership_open": "409 — the person is still a member of a grassroots union",
     "validation_error": "422 — the request body, query or headers are malformed; see errors",
     "invalid_field": "422 — a field's value is refused by the domain; see field",
     "invalid_request": "422 — a value the database cannot store (e.g. a NUL character)",

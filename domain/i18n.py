@@ -88,6 +88,12 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "Yêu cầu với cùng Idempotency-Key đang được xử lý",
         "A request with the same Idempotency-Key is still being processed",
     ),
+    "idempotency_outcome_lost": (
+        "Yêu cầu với Idempotency-Key này đã được thực hiện nhưng câu trả lời bị mất do sự cố: "
+        "hãy xem lại kết quả thay vì gửi lại",
+        "The request with this Idempotency-Key was carried out, but its answer was lost in a "
+        "failure: look the result up instead of sending it again",
+    ),
     "role_required": (
         "Cần vai trò {roles} để thực hiện",
         "Needs the role {roles}",

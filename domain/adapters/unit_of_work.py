@@ -4,7 +4,9 @@ Audit entries are sealed at commit time under the chain-head lock, so their sequ
 gaps and no forks however many commands run at once.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from types import TracebackType
 
@@ -20,6 +22,21 @@ from domain.model import AuditIntent, CaseAggregate
 
 AUDIT_CHUNK = 500
 """Audit entries sealed and inserted, and outbox rows inserted, per batch at commit."""
+
+_ALSO_AT_COMMIT: ContextVar[tuple[Callable[[Connection], None], ...]] = ContextVar(
+    "welfare_also_at_commit", default=()
+)
+
+
+@contextmanager
+def also_in_each_commit(write: Callable[[Connection], None]) -> Iterator[None]:
+    """Within this block, every unit of work that commits runs `write` in its own transaction
+    first: what must commit with a command or not at all (an idempotency key's "ran" mark)."""
+    token = _ALSO_AT_COMMIT.set((*_ALSO_AT_COMMIT.get(), write))
+    try:
+        yield
+    finally:
+        _ALSO_AT_COMMIT.reset(token)
 
 
 class UnitOfWork:
@@ -113,6 +130,8 @@ class UnitOfWork:
         entry back). A big one — a campaign list — returns [] rather than hold them all.
         """
         seq, head = 0, ""
+        for write in _ALSO_AT_COMMIT.get():
+            write(self.conn)
         many, self._many_at_commit = self._many_at_commit, []
         # The deferred aggregates' writes and the head lock in one round trip; their checks
         # are tested when this batch ends, before anything is sealed or committed.

@@ -20,27 +20,35 @@ Which answers are kept: 2xx, and refusals that the same request would get again
 (400, 413, 415, 422). Not kept: 401/403/404 (they change when roles or data change),
 409 and 429 (retrying later is the point), 5xx.
 
-Known window: the command commits in its own transaction and the answer is stored right after
-in another. A process that dies between the two leaves a placeholder; after `stale_after` a
-retry runs the command again, and the domain's own guards (a decided task is no longer open,
-one live claim per member and event) then refuse the duplicate.
+The command commits in its own transaction and the answer is stored right after, in another.
+So that a process dying between the two cannot let a retry run the command twice, the command
+runs inside `store.marking(account_id, key)`: its transaction also marks the placeholder as
+"ran" (status -1), committed with the command or not at all. A retry then meets that mark and
+is refused with Conflict `idempotency_outcome_lost` (409): the command happened, its answer is
+gone, the client looks the result up. A placeholder without the mark means the command never
+committed, so after `stale_after` a retry takes the key over and runs it.
 """
 
 import hashlib
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from domain.adapters import tables as t
 from domain.adapters.repository import _t
+from domain.adapters.unit_of_work import also_in_each_commit
 from domain.errors import Conflict, InvalidRequest
 
 IDEMPOTENCY = _t(t.IdempotencyRow)
 IN_PROGRESS = 0
+RAN = -1
+"""The command committed; its answer was not stored (yet, or ever: a crash in between)."""
 FINAL_REFUSALS = frozenset({400, 413, 415, 422})
 
 
@@ -105,6 +113,8 @@ class IdempotencyStore:
                     return Reserved()
                 if row["scope"] != scope[:200] or row["request_hash"] != request_hash:
                     raise InvalidRequest("idempotency_key_reused", field="Idempotency-Key")
+                if row["status_code"] == RAN:
+                    raise Conflict("idempotency_outcome_lost", field="Idempotency-Key")
                 if row["status_code"] != IN_PROGRESS:
                     return StoredAnswer(int(row["status_code"]), str(row["response_body"]))
                 if now - row["created_at"] < self.stale_after:
@@ -115,6 +125,21 @@ class IdempotencyStore:
         except IntegrityError:
             # A concurrent request inserted the same key first (PostgreSQL); it is running.
             raise Conflict("idempotency_in_progress", field="Idempotency-Key") from None
+
+    def marking(self, account_id: str, key: str) -> AbstractContextManager[None]:
+        """A block whose commands, as they commit, mark the key's placeholder as "ran" in
+        their own transaction."""
+        c = IDEMPOTENCY.c
+        mark = (
+            update(IDEMPOTENCY)
+            .where(c.account_id == account_id, c.key == key, c.status_code == IN_PROGRESS)
+            .values(status_code=RAN)
+        )
+
+        def write(conn: Connection) -> None:
+            conn.execute(mark)
+
+        return also_in_each_commit(write)
 
     def finish(self, account_id: str, key: str, status_code: int, body: str) -> None:
         if not is_final(status_code):

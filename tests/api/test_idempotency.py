@@ -4,6 +4,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
 from api.models import ListOut
 from domain.service.idempotency import IdempotencyStore, Reserved, request_hash
@@ -123,6 +124,49 @@ def test_a_key_in_use_by_a_running_request_answers_409(client: TestClient, world
     # A reservation left by a process that died is taken over after a while.
     world.clock.advance(minutes=10)
     assert client.post("/api/v1/cases", json=body, headers=h).status_code == 201
+
+
+class _ProcessDied(Exception):
+    """The API process ends between the command's commit and the storing of its answer."""
+
+
+def _die(*_: Any) -> None:
+    raise _ProcessDied
+
+
+def test_a_crash_after_the_command_never_lets_a_retry_run_it_again(
+    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = body_for(world, person(world))
+    h = {**bearer(world, "officer_a"), "Idempotency-Key": "mat-dien-giua-chung"}
+
+    with monkeypatch.context() as patched:
+        patched.setattr(IdempotencyStore, "finish", _die)
+        with pytest.raises(_ProcessDied):
+            client.post("/api/v1/cases", json=body, headers=h)
+    after_crash = counts(world)
+    assert after_crash["welfare_case"] == 1
+    world.clock.advance(minutes=10)  # long past the time a placeholder is taken over
+    for lang, start in (("vi", "Yêu cầu với Idempotency-Key này đã được thực hiện"), ("en", "The")):
+        retry = client.post("/api/v1/cases", json=body, headers={**h, "Accept-Language": lang})
+        p = problem(retry, 409, "idempotency_outcome_lost")
+        assert str(p["title"]).startswith(start)
+    assert counts(world) == after_crash
+
+
+def test_a_refused_command_leaves_the_key_free_to_retry_after_a_crash(
+    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing committed, so no "ran" mark: after a crash the key is taken over and runs."""
+    body = {**body_for(world, person(world)), "unit_id": "CS-B"}  # not the member's union
+    h = {**bearer(world, "officer_b"), "Idempotency-Key": "tu-choi-roi-mat-dien"}
+    with monkeypatch.context() as patched:
+        patched.setattr(IdempotencyStore, "finish", _die)
+        with pytest.raises(_ProcessDied):
+            client.post("/api/v1/cases", json=body, headers=h)
+    world.clock.advance(minutes=10)
+    again = client.post("/api/v1/cases", json=body, headers=h)
+    assert problem(again, 422, "not_member_of_filing_unit")["rule"] == "member_on_event_date"
 
 
 def _as_model_json(body: dict[str, Any]) -> dict[str, Any]:
