@@ -17,6 +17,7 @@ from urllib.parse import unquote_plus
 
 from fastapi import FastAPI, Request
 from fastapi_offline import FastAPIOffline
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import auth, problems
@@ -104,10 +105,26 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+def _has_valid_token(scope: Scope) -> bool:
+    """The request carries a bearer token that is signed by us and not expired (whether its
+    account is still active is checked by the route's dependency, against the database)."""
+    scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return False
+    try:
+        auth.account_of_token(scope["app"].state.welfare, token.strip())
+    except auth.NotAuthenticated:
+        return False
+    return True
+
+
 class EdgeGuard:
     """Before routing: a body over MAX_BODY is 413, whether its length is declared or it comes
-    chunked (read here, up to the limit, before the app runs); a control character (NUL, …)
-    in the path or the query string is 422 on every database alike (PostgreSQL refuses NUL)."""
+    chunked (read here, up to the limit, before the app runs); a request to /api/ without a
+    valid token is 401 before its body is read (FastAPI parses a body before it resolves the
+    route's dependencies, so malformed JSON would otherwise answer 422 to anyone); a control
+    character (NUL, …) in the path or the query string is 422 on every database alike
+    (PostgreSQL refuses NUL)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -118,6 +135,10 @@ class EdgeGuard:
             refusal = None
             if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
                 refusal = (413, "payload_too_large")
+            elif scope["path"].startswith("/api/") and not _has_valid_token(scope):
+                response = problems.problem_response(Request(scope), auth.NotAuthenticated())
+                await response(scope, receive, send)
+                return
             elif _has_control(scope.get("raw_path") or b"") or _has_control(
                 scope.get("query_string") or b""
             ):

@@ -151,3 +151,25 @@ def test_login_writes_nothing_to_the_audit_log(client: TestClient, world: World)
     token(client, "officer_a", "wrong-password")
     with world.app.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(AUDIT)).scalar_one() == before
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer", "Bearer not-a-token", "Basic b2ZmaWNlcl9hOng=", "bearer a.b.c"],
+)
+def test_without_a_valid_token_a_malformed_body_is_401_not_422(
+    client: TestClient, world: World, authorization: str | None
+) -> None:
+    """Nothing about a write's body is answered to someone who has not logged in (FastAPI
+    parses the body before the route's dependencies, so this is checked at the edge)."""
+    headers = {"Content-Type": "application/json"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    r = client.post("/api/v1/cases", content=b"{not json", headers=headers)
+    problem(r, 401, "unauthorized")
+    assert r.headers["www-authenticate"] == "Bearer"
+    # With a valid token the same body is a validation problem.
+    r = client.post(
+        "/api/v1/cases", content=b"{not json", headers={**headers, **bearer(world, "officer_a")}
+    )
+    problem(r, 422, "validation_error")
