@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from fastapi import FastAPI, Request
+from fastapi.security.utils import get_authorization_scheme_param
 from fastapi_offline import FastAPIOffline
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -108,11 +109,12 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
 def _has_valid_token(scope: Scope) -> bool:
     """The request carries a bearer token that is signed by us and not expired (whether its
     account is still active is checked by the route's dependency, against the database)."""
-    scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    # Parsed as the route's OAuth2PasswordBearer dependency parses it.
+    scheme, token = get_authorization_scheme_param(Headers(scope=scope).get("authorization"))
+    if scheme.lower() != "bearer" or not token:
         return False
     try:
-        auth.account_of_token(scope["app"].state.welfare, token.strip())
+        auth.account_of_token(scope["app"].state.welfare, token)
     except auth.NotAuthenticated:
         return False
     return True

@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from domain.i18n import translate
+from domain.i18n import Lang, translate
 
 GENESIS = "0" * 64
 # json's own string encoder (what json.dumps(..., ensure_ascii=False) uses for a str): the fast
@@ -194,20 +194,27 @@ class VerifyResult:
     head_seq: int
     head_hash: str
     broken_seq: int | None = None
-    problem: str | None = None
-    """What is wrong at `broken_seq`, in English (logs, the nightly audit entry)."""
     problem_code: str | None = None
-    """The same as a message key of domain.i18n, for each reader's language."""
+    """What is wrong at `broken_seq`: a message key of domain.i18n, with its parameters."""
     problem_params: Mapping[str, int] = field(default_factory=dict)
+
+    def problem_in(self, lang: Lang) -> str | None:
+        """What is wrong at `broken_seq`, in `lang` (None when nothing is)."""
+        if self.problem_code is None:
+            return None
+        return translate(self.problem_code, lang, **self.problem_params)
+
+    @property
+    def problem(self) -> str | None:
+        """In English: for logs and the nightly `audit.verified` entry."""
+        return self.problem_in("en")
 
 
 def broken_chain(
     checked: int, head_seq: int, head_hash: str, at: int, code: str, **params: int
 ) -> VerifyResult:
     """A failed verification: the last good entry, the first bad one and what is wrong."""
-    return VerifyResult(
-        False, checked, head_seq, head_hash, at, translate(code, "en", **params), code, params
-    )
+    return VerifyResult(False, checked, head_seq, head_hash, at, code, params)
 
 
 def fields_text(

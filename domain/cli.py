@@ -23,7 +23,6 @@ from domain.config import Settings, get_settings
 if TYPE_CHECKING:
     from domain.bootstrap import App
 from domain.errors import DefinitionError
-from domain.i18n import translate
 from domain.workflow import json_schema
 
 Lang = Literal["vi", "en"]
@@ -179,11 +178,9 @@ def audit_verify(
             f"Audit chain verified: {result.checked} entries, head #{result.head_seq} {result.head_hash}",
         )
         return
-    code, params = result.problem_code, result.problem_params
     _say(
         lg,
-        f"CHUỖI NHẬT KÝ BỊ HỎNG tại mục #{result.broken_seq}: "
-        + (translate(code, "vi", **params) if code else str(result.problem)),
+        f"CHUỖI NHẬT KÝ BỊ HỎNG tại mục #{result.broken_seq}: {result.problem_in('vi')}",
         f"AUDIT CHAIN BROKEN at entry #{result.broken_seq}: {result.problem}",
     )
     raise typer.Exit(1)

@@ -13,9 +13,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, select
 
 from domain.adapters.db import make_engine
+from domain.adapters.repository import MEMBER
 from domain.bootstrap import App, bootstrap
 from domain.cccd import make_cccd
 from domain.config import PROJECT_ROOT, Settings
@@ -150,6 +151,15 @@ class World:
             household_key=household,
             commune_code=commune,
         )
+
+    def card(self, member_id: str) -> dict[str, Any]:
+        """The CCCD and date of birth on a member's card (how a union finds a registered
+        person who joins it)."""
+        with self.app.engine.connect() as conn:
+            row = conn.execute(
+                select(MEMBER.c.cccd, MEMBER.c.dob).where(MEMBER.c.id == member_id)
+            ).one()
+        return {"cccd": row.cccd, "dob": row.dob}
 
     def docs(self, policy: str, subtype: str, salt: str = "") -> list[DocumentIn]:
         defn = self.app.definitions.current(policy)

@@ -16,7 +16,6 @@ from api.deps import CallerLang, Welfare
 from api.models import ID_PATTERN, CheckOut, IdQuery
 from api.problems import problems
 from domain.audit import Checkpoint
-from domain.i18n import translate
 from domain.service import audit_search as svc
 from domain.service.dossier import export_dossier
 from domain.service.queries import EntryCheck, TrailEntry
@@ -393,9 +392,7 @@ def verification(
         head_seq=r.head_seq,
         head_hash=r.head_hash,
         broken_seq=r.broken_seq,
-        problem=translate(r.problem_code, lang, **r.problem_params)
-        if r.problem_code
-        else r.problem,
+        problem=r.problem_in(lang),
         problem_code=r.problem_code,
         checkpoint_seq=cp.seq if cp else None,
         signature_ok=v.signature_ok,

@@ -1050,7 +1050,7 @@ class _Story:
         else:
             self.say(
                 f"Chuỗi nhật ký kiểm toán: KHÔNG hợp lệ tại mục {result.broken_seq}: "
-                + translate(result.problem_code or "", "vi", **result.problem_params),
+                f"{result.problem_in('vi')}",
                 f"Audit chain: INVALID at entry {result.broken_seq}: {result.problem}",
             )
 

@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from api.auth import issue_token
-from domain.adapters.repository import AUDIT, MEMBER
+from domain.adapters.repository import AUDIT
 from domain.cccd import make_cccd
 from domain.roles import OrgLevel, Role
 from domain.service.queries import open_tasks
@@ -228,9 +228,8 @@ def _build(m: Matrix) -> None:
     for u in GRASSROOTS:
         left = w.member(u)
         w.admin.end_membership("test", left, date(2026, 2, 27))
-        with w.app.engine.connect() as conn:
-            row = conn.execute(select(MEMBER.c.cccd, MEMBER.c.dob).where(MEMBER.c.id == left)).one()
-        m.res["POST /api/v1/memberships"][u] = {"cccd": row.cccd, "dob": row.dob.isoformat()}
+        card = w.card(left)
+        m.res["POST /api/v1/memberships"][u] = {**card, "dob": card["dob"].isoformat()}
     for route in (
         "GET /api/v1/accounts/{account_id}",
         "POST /api/v1/accounts/{account_id}/deactivation",

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from domain.adapters.repository import AUDIT, MEMBER, MEMBERSHIP
+from domain.adapters.repository import AUDIT, MEMBERSHIP
 from domain.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, RuleViolation
 from domain.roles import Role
 from domain.service import admin
@@ -21,13 +21,6 @@ from tests.integration.helpers_flow import counts, person, race, refused
 from tests.support import World
 
 CANCER = {"diagnosis_category": "cancer"}
-
-
-def card(world: World, member: str) -> dict[str, Any]:
-    """The CCCD and date of birth on the member's card."""
-    with world.app.engine.connect() as conn:
-        row = conn.execute(select(MEMBER.c.cccd, MEMBER.c.dob).where(MEMBER.c.id == member)).one()
-    return {"cccd": row.cccd, "dob": row.dob}
 
 
 def periods(world: World, member: str) -> list[tuple[str, date, date | None]]:
@@ -63,7 +56,7 @@ def moved(world: World, *, days_ago: int = 20) -> str:
     last_day = world.clock.today() - timedelta(days=days_ago)
     world.admin.end_membership("test", member, last_day)
     joined = world.admin.add_membership(
-        "test", **card(world, member), unit_id="CS-B", joined_on=last_day + timedelta(days=1)
+        "test", **world.card(member), unit_id="CS-B", joined_on=last_day + timedelta(days=1)
     )
     assert joined == member
     return member
@@ -108,7 +101,7 @@ class TestATransfer:
                 .limit(1)
             ).one()
         assert (entry.action, entry.org_unit_id) == ("member.joined", "CS-B")
-        assert card(world, member)["cccd"] not in entry.payload
+        assert world.card(member)["cccd"] not in entry.payload
         assert verify_audit(world.app.engine).ok
 
     def test_someone_who_left_can_return_to_the_same_union(self, world: World) -> None:
@@ -116,7 +109,7 @@ class TestATransfer:
         last_day = world.clock.today() - timedelta(days=400)
         world.admin.end_membership("test", member, last_day)
         back = world.clock.today() - timedelta(days=10)
-        world.admin.add_membership("test", **card(world, member), unit_id="CS-A", joined_on=back)
+        world.admin.add_membership("test", **world.card(member), unit_id="CS-A", joined_on=back)
         assert [p[0] for p in periods(world, member)] == ["CS-A", "CS-A"]
         # Not a member on a day of the gap.
         err = refused(
@@ -135,7 +128,7 @@ class TestRefusals:
         before = counts(world), periods(world, member)
         with pytest.raises(Conflict) as err:
             world.admin.add_membership(
-                "test", **card(world, member), unit_id="CS-B", joined_on=world.clock.today()
+                "test", **world.card(member), unit_id="CS-B", joined_on=world.clock.today()
             )
         assert err.value.message_key == "membership_open"
         assert (counts(world), periods(world, member)) == before
@@ -148,7 +141,7 @@ class TestRefusals:
         for joined in (last_day, last_day - timedelta(days=100)):
             with pytest.raises(InvalidRequest) as err:
                 world.admin.add_membership(
-                    "test", **card(world, member), unit_id="CS-B", joined_on=joined
+                    "test", **world.card(member), unit_id="CS-B", joined_on=joined
                 )
             assert err.value.field == "joined_on"
         assert periods(world, member) == before
@@ -156,7 +149,7 @@ class TestRefusals:
     def test_a_card_that_matches_no_member_is_not_found(self, world: World) -> None:
         member = person(world, "CS-A")
         world.admin.end_membership("test", member, world.clock.today() - timedelta(days=20))
-        real = card(world, member)
+        real = world.card(member)
         for wrong in (
             {**real, "dob": real["dob"] + timedelta(days=1)},
             {**real, "cccd": real["cccd"][:-1] + str((int(real["cccd"][-1]) + 1) % 10)},
@@ -173,7 +166,7 @@ class TestRefusals:
         world.admin.end_membership("test", member, world.clock.today() - timedelta(days=20))
         with pytest.raises(InvalidRequest) as err:
             world.admin.add_membership(
-                "test", **card(world, member), unit_id="TP", joined_on=world.clock.today()
+                "test", **world.card(member), unit_id="TP", joined_on=world.clock.today()
             )
         assert err.value.field == "unit_id"
 
@@ -186,14 +179,14 @@ class TestRefusals:
         with pytest.raises(NotFound):
             scoped.add_membership(
                 world.accounts["admin_dk"],
-                **card(world, member),
+                **world.card(member),
                 unit_id="CS-B",
                 joined_on=world.clock.today(),
             )
         with pytest.raises(PermissionDenied):
             scoped.add_membership(
                 world.accounts["officer_only"],
-                **card(world, member),
+                **world.card(member),
                 unit_id="CS-B",
                 joined_on=world.clock.today(),
             )
@@ -220,7 +213,7 @@ def test_two_unions_recording_the_same_person_at_once_give_one_membership(
     results = race(
         *(
             lambda unit=unit: world.admin.add_membership(
-                "test", **card(world, member), unit_id=unit, joined_on=joined
+                "test", **world.card(member), unit_id=unit, joined_on=joined
             )
             for unit in ("CS-B", "CS-C")
         )
