@@ -78,7 +78,8 @@ def possible_duplicate_person(facts: Facts, _: BaseModel) -> Verdict:
 @rule("member_on_event_date", code="C3", facts=())
 def member_on_event_date(facts: Facts, _: BaseModel) -> Verdict:
     # A member of the filing grassroots union on that day: without the unit an officer could
-    # file for any member whose id they know (a member with two jobs is filed by either).
+    # file for any member whose id they know. A member who moved is filed by the union they
+    # belonged to on the event date.
     day = facts.case.event_date
     if facts.member.active_on(day, facts.case.unit_id):
         return PASS
